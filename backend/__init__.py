@@ -1,0 +1,1 @@
+"""Ahead-of-time side of the MCUFormer ExecuTorch delegate."""

@@ -1,0 +1,1 @@
+"""One-shot architecture search for ViTs under a deployed memory budget."""
