@@ -1,0 +1,101 @@
+"""The delegate's operator IR: what `preprocess` lowers an edge graph to and what the runtime executes.
+
+A `Program` is a flat list of tensors and an ordered list of ops. Op kinds and their parameter names are those of
+`serialization/schema.fbs` (kind "Linear" <-> table LinearParams, params keys <-> its fields), which also states each
+op's integer semantics; `reference.py` implements them in numpy.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+DTYPE_SIZE = {"int8": 1, "int16": 2, "int32": 4, "float32": 4}
+
+OP_KINDS = (
+    "Quantize", "Dequantize", "Linear", "Conv2d", "Matmul", "Add", "Rescale", "Lut", "LayerNorm", "Softmax",
+    "Mean", "Permute", "Slice", "Concat", "Reshape",
+)
+
+
+@dataclass
+class Tensor:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str = "int8"
+    scale: float = 1.0
+    zero_point: int = 0
+    data: np.ndarray | None = None  # set for constants (weights, biases, tables)
+    offset: int | None = None  # set by the planner for activations
+
+    @property
+    def numel(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def nbytes(self) -> int:
+        return self.numel * DTYPE_SIZE[self.dtype]
+
+    @property
+    def is_constant(self) -> bool:
+        return self.data is not None
+
+
+@dataclass
+class Op:
+    kind: str
+    inputs: list[int]
+    outputs: list[int]
+    params: dict = field(default_factory=dict)
+    name: str = ""  # the edge node(s) it came from, for reports and errors
+
+    def __post_init__(self):
+        if self.kind not in OP_KINDS:
+            raise ValueError(f"unknown op kind {self.kind!r}")
+
+
+@dataclass
+class Program:
+    tensors: list[Tensor] = field(default_factory=list)
+    ops: list[Op] = field(default_factory=list)
+    inputs: list[int] = field(default_factory=list)
+    outputs: list[int] = field(default_factory=list)
+    arena_bytes: int = 0
+    input_overwrite: bool = False
+    input_pool_bytes: int = 0
+
+    def add_tensor(self, name: str, shape, dtype: str = "int8", scale: float = 1.0, zero_point: int = 0) -> int:
+        self.tensors.append(Tensor(name, tuple(int(d) for d in shape), dtype, float(scale), int(zero_point)))
+        return len(self.tensors) - 1
+
+    def add_constant(self, name: str, data: np.ndarray) -> int:
+        data = np.ascontiguousarray(data)
+        dtype = str(data.dtype)
+        if dtype not in DTYPE_SIZE:
+            raise TypeError(f"constant {name}: unsupported dtype {dtype}")
+        self.tensors.append(Tensor(name, tuple(data.shape), dtype, data=data))
+        return len(self.tensors) - 1
+
+    def add_op(self, kind: str, inputs, outputs, name: str = "", **params) -> Op:
+        op = Op(kind, list(inputs), list(outputs), params, name)
+        self.ops.append(op)
+        return op
+
+    def is_planned(self, i: int) -> bool:
+        """Whether tensor i lives in the planned memory. Constants live in the blob; float delegate I/O and int8
+        inputs are the caller's buffers, except an int8 input the caller lets us overwrite (the input pool);
+        int8 outputs are planned and copied out after the last op."""
+        t = self.tensors[i]
+        if t.is_constant:
+            return False
+        if i in self.inputs:
+            return self.input_overwrite and t.dtype == "int8"
+        if i in self.outputs:
+            return t.dtype == "int8"
+        return True
+
+    def activations(self) -> list[int]:
+        return [i for i in range(len(self.tensors)) if self.is_planned(i)]
+
+    def weight_bytes(self) -> int:
+        return sum(t.nbytes for t in self.tensors if t.is_constant)
