@@ -1,0 +1,257 @@
+"""The NAS stage end to end: train the supernet, evolve the search space, search, fine-tune, export.
+
+    from mcuformer.nas import pipeline as nas
+    res = nas.search(64 * 1024, flash_budget=None, epochs=3, out_dir="runs/nas")   # SearchResult
+    vit = nas.finetune_searched(res, epochs=3)                                     # standalone ViT, fine-tuned
+    ep = nas.export_subnet(vit)                                                    # torch.export, strict=True
+    rep = nas.shape_only_240()                                                     # 240 px, 320 KB, no data
+
+Memory always comes from ``memory_fn`` (default: the backend's planner, ``planner_predictor()``); it is the only
+thing that decides whether a candidate fits.
+
+Defaults are sized for the main job on a 2-core CPU (about 5 minutes for supernet + search + fine-tune):
+``MAIN_JOB`` below. ``BENCHMARK`` is the full recipe (all 55k training images, more epochs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .data import FMNIST, load_fashion_mnist
+from .elastic.supernet import SuperNet
+from .extract import extract
+from .predictors.memory import MemoryFn, paper_formula_predictor, planner_predictor
+from .search.common import Budget, Candidate, MemoryCache, inherited_accuracy, no_feasible
+from .search.evolution import EvoConfig, evolutionary_search
+from .search.shape_only import ShapeOnlyReport, shape_only_search
+from .search.space_evolution import SpaceEvoConfig, evolve_space
+from .space import FMNIST_SPACE, PAPER_SPACE, Arch, Region, SearchSpace, iter_uniform, macs
+from .train import TrainConfig, evaluate, finetune, load_supernet, train_supernet
+from .vit import ViT
+
+__all__ = [
+    "Preset",
+    "MAIN_JOB",
+    "BENCHMARK",
+    "SearchResult",
+    "search",
+    "finetune_searched",
+    "best_uniform_baseline",
+    "export_subnet",
+    "shape_only_240",
+    "test_accuracy",
+]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Everything a run needs besides the budget."""
+
+    supernet: TrainConfig
+    finetune: TrainConfig
+    evo: EvoConfig
+    space_evo: SpaceEvoConfig | None
+    train_patches: tuple[int, ...]  # the supernet's training region (patch sizes)
+    val_limit: int  # validation images per inherited-accuracy evaluation
+
+
+# Main job on 2 CPU cores: 20k training images, 3 supernet epochs, patches 7 and 4 (patch 2 = 197 tokens costs
+# ~15x more per step on CPU), a short evolution, 3 fine-tuning epochs.
+MAIN_JOB = Preset(
+    supernet=TrainConfig(epochs=3, train_subset=20000, num_random=1, eval_size=1000),
+    finetune=TrainConfig(epochs=3, train_subset=20000, lr=5e-4, warmup_steps=20, eval_size=None),
+    evo=EvoConfig(population=16, generations=6, num_parents=6),
+    space_evo=SpaceEvoConfig(iterations=2, samples_per_region=8),
+    train_patches=(7, 4),
+    val_limit=1000,
+)
+
+# Benchmarks (issue 5): the whole training set, longer schedules, the paper's population/generations.
+BENCHMARK = Preset(
+    supernet=TrainConfig(epochs=40, num_random=2, eval_size=2000),
+    finetune=TrainConfig(epochs=30, lr=5e-4, warmup_steps=200, eval_size=None),
+    evo=EvoConfig(population=50, generations=20, num_parents=10),
+    space_evo=SpaceEvoConfig(iterations=4, samples_per_region=16),
+    train_patches=(7, 4),
+    val_limit=5000,
+)
+
+
+@dataclass
+class SearchResult:
+    arch: Arch
+    val_acc: float  # inherited weights, on the search validation split
+    sram_bytes: int
+    flash_bytes: int
+    budget: Budget
+    candidates: list[Candidate] = field(default_factory=list)  # every candidate scored (arch, val acc, sram)
+    region: Region | None = None
+    region_history: list[dict[str, Any]] = field(default_factory=list)
+    supernet_path: str | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "arch": self.arch.to_dict(), "short": self.arch.short(), "val_acc": self.val_acc,
+            "sram_bytes": self.sram_bytes, "flash_bytes": self.flash_bytes, "macs": macs(self.arch),
+            "budget_bytes": self.budget.sram_bytes, "flash_budget_bytes": self.budget.flash_bytes,
+            "region": self.region.to_dict() if self.region else None, "region_history": self.region_history,
+            "supernet_path": self.supernet_path, "seconds": self.seconds,
+            "candidates": [c.to_dict() for c in self.candidates],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SearchResult":
+        reg = d.get("region")
+        return cls(Arch.from_dict(d["arch"]), d["val_acc"], d["sram_bytes"], d["flash_bytes"],
+                   Budget(d["budget_bytes"], d.get("flash_budget_bytes")),
+                   [Candidate.from_dict(c) for c in d.get("candidates", [])],
+                   Region(tuple(reg["patch_sizes"]), tuple(reg["rank_ratios"])) if reg else None,
+                   d.get("region_history", []), d.get("supernet_path"), d.get("seconds", 0.0))
+
+    def save(self, path: str | Path) -> None:
+        _atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=1))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "SearchResult":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def search(
+    budget_bytes: int,
+    flash_budget: int | None = None,
+    space: SearchSpace = FMNIST_SPACE,
+    epochs: int | None = None,
+    *,
+    out_dir: str | Path = "runs/nas",
+    memory_fn: MemoryFn | None = None,
+    supernet: SuperNet | str | Path | None = None,
+    preset: Preset = MAIN_JOB,
+    data: FMNIST | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> SearchResult:
+    """Find the most accurate sub-net (inherited weights, validation split) that fits the budgets.
+
+    ``supernet``: a trained :class:`SuperNet`, a checkpoint path, or None to train one into ``out_dir`` (resumes
+    if a checkpoint is there; ``epochs`` overrides the preset's). Raises ``NoFeasibleArch`` naming the memory
+    the smallest sub-net needs when nothing fits.
+    """
+    t0 = time.time()
+    memory_fn = memory_fn if memory_fn is not None else planner_predictor()
+    budget = Budget(int(budget_bytes), None if flash_budget is None else int(flash_budget))
+    mem = MemoryCache(memory_fn, budget)
+    patches = tuple(p for p in space.patch_sizes if p in preset.train_patches) or space.patch_sizes
+    train_region = Region(patches, space.rank_ratios)
+    # fail early (before any training) when even the smallest sub-net is over budget
+    if not mem.fits(space.smallest(train_region)):
+        raise no_feasible(space, mem, train_region, 1)
+    out_dir = Path(out_dir)
+    sn_path = None
+    if supernet is None or isinstance(supernet, (str, Path)):
+        if supernet is None:
+            cfg = replace(preset.supernet, seed=seed, **({"epochs": epochs} if epochs is not None else {}))
+            data = data if data is not None else load_fashion_mnist()
+            supernet = train_supernet(space, cfg, out_dir, region=train_region, data=data, progress=progress)
+            sn_path = str(out_dir / "supernet.pt")
+        else:
+            sn_path = str(supernet)
+            supernet = load_supernet(supernet)
+    supernet = supernet.cpu().eval()
+    data = data if data is not None else load_fashion_mnist()
+    acc_fn = inherited_accuracy(supernet, data.val, limit=preset.val_limit)
+    region, history, cands = train_region, [], []
+    if preset.space_evo is not None and (len(patches) > 1 or len(space.rank_ratios) > 1):
+        sres = evolve_space(space, acc_fn, mem, replace(preset.space_evo, seed=seed), allowed_patches=patches,
+                            progress=progress)
+        region, history, cands = sres.region, sres.history, list(sres.candidates)
+    evo = evolutionary_search(space, acc_fn, mem, replace(preset.evo, seed=seed), region=region, progress=progress)
+    best = max(cands + evo.candidates, key=lambda c: (c.score, -c.sram_bytes))
+    res = SearchResult(best.arch, best.score, best.sram_bytes, best.flash_bytes, budget, cands + evo.candidates,
+                       region, history, sn_path, round(time.time() - t0, 1))
+    res.save(out_dir / f"search_{budget.sram_bytes}.json")
+    return res
+
+
+def finetune_searched(
+    result: SearchResult,
+    epochs: int | None = None,
+    *,
+    supernet: SuperNet | str | Path | None = None,
+    out_dir: str | Path | None = None,
+    preset: Preset = MAIN_JOB,
+    data: FMNIST | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> ViT:
+    """Extract the searched sub-net with its inherited weights and fine-tune it (resumable)."""
+    sn = supernet if supernet is not None else result.supernet_path
+    if sn is None:
+        raise ValueError("no supernet: pass supernet= (module or checkpoint path)")
+    sn = load_supernet(sn) if isinstance(sn, (str, Path)) else sn
+    init = extract(sn.cpu(), result.arch)
+    cfg = replace(preset.finetune, seed=seed, **({"epochs": epochs} if epochs is not None else {}))
+    out = Path(out_dir) if out_dir else Path(result.supernet_path or "runs/nas").parent / f"ft_{result.budget.sram_bytes}"
+    return finetune(result.arch, cfg, out, init=init, data=data, progress=progress).cpu().eval()
+
+
+def best_uniform_baseline(
+    space: SearchSpace,
+    budget_bytes: int,
+    flash_budget: int | None = None,
+    memory_fn: MemoryFn | None = None,
+    patches: tuple[int, ...] | None = None,
+) -> Arch:
+    """The hand-designed baseline: the largest (MACs) uniform, full-rank ViT of ``space`` that fits."""
+    mem = MemoryCache(memory_fn if memory_fn is not None else planner_predictor(),
+                      Budget(int(budget_bytes), flash_budget))
+    region = Region(tuple(patches or space.patch_sizes), space.rank_ratios)
+    fitting = [a for a in iter_uniform(space, region) if mem.fits(a)]
+    if not fitting:
+        raise no_feasible(space, mem, region, 0)
+    return max(fitting, key=lambda a: (macs(a), -mem(a).total_sram_bytes))
+
+
+def test_accuracy(vit: torch.nn.Module, data: FMNIST | None = None) -> float:
+    """Top-1 on the Fashion-MNIST test set (final reporting only)."""
+    data = data if data is not None else load_fashion_mnist()
+    return evaluate(vit.eval(), data.test)
+
+
+def export_subnet(model: ViT, example: torch.Tensor | None = None) -> torch.export.ExportedProgram:
+    """``torch.export.export(model, (example,), strict=True)``; the example defaults to one zero image."""
+    if example is None:
+        a = model.arch
+        example = torch.zeros(1, a.in_chans, a.img_size, a.img_size)
+    return torch.export.export(model.eval(), (example,), strict=True)
+
+
+def shape_only_240(
+    budget_bytes: int = 320 * 1024,
+    memory_fn: MemoryFn | None = None,
+    space: SearchSpace = PAPER_SPACE,
+    evo: EvoConfig = EvoConfig(population=50, generations=20, num_parents=10),
+    samples: int = 1000,
+    flash_budget: int | None = None,
+    progress: bool = True,
+) -> ShapeOnlyReport:
+    """MCUFormer's space at 240 px: largest networks (MACs) that fit by the backend planner vs the paper formula."""
+    fns = {"planner": memory_fn if memory_fn is not None else planner_predictor(), "paper": paper_formula_predictor}
+    return shape_only_search(space, fns, Budget(int(budget_bytes), flash_budget), evo, samples=samples,
+                             progress=progress)

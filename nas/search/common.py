@@ -1,0 +1,109 @@
+"""What every search shares: candidates, budgets, the feasibility check and the inherited-weight accuracy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from ..data import Split, normalize
+from ..predictors.memory import MemoryFn
+from ..space import Arch, NoFeasibleArch, Region, SearchSpace, macs
+
+__all__ = ["Candidate", "Budget", "MemoryCache", "AccuracyFn", "inherited_accuracy", "smallest_need"]
+
+AccuracyFn = Callable[[Arch], float]
+
+
+@dataclass(frozen=True)
+class Budget:
+    sram_bytes: int
+    flash_bytes: int | None = None  # None: no flash limit
+
+    def fits(self, mem: Any) -> bool:
+        return mem.total_sram_bytes <= self.sram_bytes and (
+            self.flash_bytes is None or mem.flash_bytes <= self.flash_bytes
+        )
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One architecture the search looked at, with what it learned about it (for tables and Pareto plots)."""
+
+    arch: Arch
+    sram_bytes: int
+    flash_bytes: int
+    fits: bool
+    score: float | None = None  # validation accuracy with inherited weights (or MACs for the shape-only search)
+    macs: int = 0
+    source: str = ""  # init | mutation | crossover | region-sample
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"arch": self.arch.to_dict(), "sram_bytes": self.sram_bytes, "flash_bytes": self.flash_bytes,
+                "fits": self.fits, "score": self.score, "macs": self.macs, "source": self.source,
+                "short": self.arch.short()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Candidate":
+        return cls(Arch.from_dict(d["arch"]), d["sram_bytes"], d["flash_bytes"], d["fits"], d["score"],
+                   d.get("macs", 0), d.get("source", ""))
+
+
+class MemoryCache:
+    """Memoizes a ``MemoryFn`` per arch and applies a :class:`Budget`."""
+
+    def __init__(self, memory_fn: MemoryFn, budget: Budget) -> None:
+        self.memory_fn, self.budget = memory_fn, budget
+        self._cache: dict[Arch, Any] = {}
+
+    def __call__(self, arch: Arch) -> Any:
+        if arch not in self._cache:
+            self._cache[arch] = self.memory_fn(arch)
+        return self._cache[arch]
+
+    def fits(self, arch: Arch) -> bool:
+        return self.budget.fits(self(arch))
+
+    def candidate(self, arch: Arch, score: float | None = None, source: str = "") -> Candidate:
+        m = self(arch)
+        return Candidate(arch, int(m.total_sram_bytes), int(m.flash_bytes), self.budget.fits(m), score, macs(arch),
+                         source)
+
+
+def smallest_need(space: SearchSpace, mem: MemoryCache, region: Region | None = None) -> str:
+    """A sentence naming the memory the space's smallest sub-net needs (for 'budget cannot be met' errors)."""
+    a = space.smallest(region or space.full_region())
+    m = mem(a)
+    return (f"the smallest sub-net of {space.name} ({a.short()}) needs {m.total_sram_bytes} B SRAM and "
+            f"{m.flash_bytes} B flash")
+
+
+def no_feasible(space: SearchSpace, mem: MemoryCache, region: Region | None, tries: int) -> NoFeasibleArch:
+    b = mem.budget
+    return NoFeasibleArch(
+        f"no sub-net fits {b.sram_bytes} B SRAM"
+        + (f" / {b.flash_bytes} B flash" if b.flash_bytes is not None else "")
+        + f" after {tries} tries; {smallest_need(space, mem, region)}. Raise the budget to at least that."
+    )
+
+
+def inherited_accuracy(supernet: torch.nn.Module, split: Split, limit: int | None = 2000, batch_size: int = 500,
+                       device: torch.device | str = "cpu") -> AccuracyFn:
+    """Validation accuracy of a sub-net with the supernet's weights (memoized per arch)."""
+    split = split.subset(limit)
+    xs = [normalize(split.images[i : i + batch_size]).to(device) for i in range(0, len(split), batch_size)]
+    ys = [split.labels[i : i + batch_size] for i in range(0, len(split), batch_size)]
+    cache: dict[Arch, float] = {}
+
+    @torch.no_grad()
+    def acc(arch: Arch) -> float:
+        if arch not in cache:
+            was = supernet.training
+            supernet.eval()
+            correct = sum((supernet(x, arch).argmax(-1).cpu() == y).sum().item() for x, y in zip(xs, ys))
+            supernet.train(was)
+            cache[arch] = correct / max(1, len(split))
+        return cache[arch]
+
+    return acc
