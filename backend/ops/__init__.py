@@ -1,0 +1,24 @@
+"""Op rules: for each family of edge operators, what the partitioner accepts (`check` returns the reason it cannot)
+and how preprocess lowers it to IR ops (`lower`). Adding an operator: see docs in README ("Add an operator").
+
+The registry is this explicit list, not import side effects: a rule missing here is visibly missing.
+"""
+from __future__ import annotations
+
+from . import activation, elementwise, linear, matmul, movement, norm, reduce
+from .rule import Rule
+
+RULES: list[Rule] = [
+    linear.LINEAR, linear.ADDMM, linear.CONV,
+    matmul.MATMUL,
+    norm.LAYER_NORM,
+    activation.GELU, activation.SOFTMAX,
+    elementwise.ADD, elementwise.MUL_SCALAR,
+    reduce.MEAN,
+    *movement.RULES,
+]
+
+RULES_BY_TARGET = {t: r for r in RULES for t in r.targets}
+MOVEMENT_TARGETS = {t for r in movement.RULES for t in r.targets}
+
+__all__ = ["RULES", "RULES_BY_TARGET", "MOVEMENT_TARGETS", "Rule"]

@@ -1,0 +1,38 @@
+"""Activation x activation matmul (attention scores Q.K^T and A.V): matmul / bmm, and mm when neither operand is a
+constant weight (mm with a constant weight is a linear)."""
+from __future__ import annotations
+
+import torch
+
+from ..lowering import Const, LoweringError
+from ..quant_math import quantize_multiplier
+from .linear import lower_addmm
+from .rule import Rule, shape
+
+aten = torch.ops.aten
+
+
+def _check(node):
+    a, b = shape(node.args[0]), shape(node.args[1])
+    if len(a) < 2 or len(b) < 2:
+        return "matmul operands must have rank >= 2"
+    if a[:-2] != b[:-2]:
+        return f"batch dims must match exactly (no broadcasting): {list(a)} @ {list(b)}"
+    return None
+
+
+def lower_matmul(ctx, node):
+    if aten.mm.default == getattr(node.target, "_op", node.target) and isinstance(ctx.value(node.args[1]), Const):
+        return lower_addmm(ctx, node)
+    reason = _check(node)
+    if reason:
+        raise LoweringError(f"{node.name}: {reason}")
+    a, b = ctx.qval(node.args[0], node), ctx.qval(node.args[1], node)
+    out = ctx.act(node)
+    m, s = quantize_multiplier(a.scale * b.scale / out.scale)
+    ctx.program.add_op("Matmul", [a.tid, b.tid], [out.tid], node.name, a_zp=a.zp, b_zp=b.zp, output_zp=out.zp,
+                       mult=m, shift=s, transpose_b=False)
+    return out
+
+
+MATMUL = Rule("matmul", (aten.matmul.default, aten.bmm.default, aten.mm.default), lower_matmul, _check)

@@ -1,0 +1,3 @@
+from .quantizer import MCUFormerQuantizer
+
+__all__ = ["MCUFormerQuantizer"]
