@@ -16,6 +16,17 @@
 //  - The blob's constants (weights, tables) are read in place: the blob must outlive the Model and stay where it is
 //    (on a microcontroller it lives in flash).
 //  - model_run never allocates; all activations live in the arena at offsets fixed at compile time.
+//  - After model_load returned kOk, model_run reads only the blob, the arena and the caller's I/O buffers and
+//    writes only the arena and the caller's output buffers (plus input 0 when the blob says input_overwrite).
+//  - Delegate inputs/outputs are float32 (QUANTIZE / DEQUANTIZE at the boundary read/write the caller's buffer) or
+//    int8 (inputs are read in place, or used as the input pool with input_overwrite; int8 outputs are copied out of
+//    the arena after the last op). model_input_dtype / model_output_dtype say which.
+//  - Float buffers must be 4-byte aligned; the arena 16-byte aligned (kMisaligned otherwise); the blob 16-byte
+//    aligned (model_load returns kMisaligned otherwise: int32 constants are read in place).
+//
+// Arena ownership: the core never allocates it. The bare-metal firmware passes one static block sized at build time
+// from the plan; the host ExecuTorch adapter allocates it once per loaded delegate at init() from the runtime
+// MemoryAllocator (never in execute()).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -33,12 +44,14 @@ enum class Status : int32_t {
 };
 const char* status_str(Status s);
 
-enum class DType : int32_t { kInt8 = 0, kInt32 = 1, kFloat32 = 2 };
+// Values equal the schema's DType enum.
+enum class DType : int32_t { kInt8 = 0, kInt32 = 1, kFloat32 = 2, kInt16 = 3 };
+size_t dtype_size(DType d);
 
 struct IoTensor {
   void* data;
-  DType dtype;
-  size_t nbytes;
+  DType dtype;    // must equal model_input_dtype / model_output_dtype
+  size_t nbytes;  // must equal numel * dtype_size
 };
 
 // A verified view of a blob. Plain data: pointers into the blob, no ownership.
@@ -46,6 +59,9 @@ struct Model {
   const void* program = nullptr;  // the verified flatbuffer root (mcuformer_fb::Program)
   const uint8_t* blob = nullptr;
   size_t blob_size = 0;
+  uint32_t arena_bytes = 0;       // Program.arena_bytes
+  uint32_t input_pool_bytes = 0;  // Program.input_pool_bytes (0 unless input_overwrite)
+  bool input_overwrite = false;
 };
 
 Status model_load(const void* blob, size_t size, Model* model);
@@ -56,8 +72,12 @@ size_t model_num_outputs(const Model& model);
 // Element count and dtype the caller passes for input/output i (the delegate's float boundary).
 size_t model_input_numel(const Model& model, size_t i);
 size_t model_output_numel(const Model& model, size_t i);
+DType model_input_dtype(const Model& model, size_t i);
+DType model_output_dtype(const Model& model, size_t i);
+size_t model_num_ops(const Model& model);
 
-// Runs one inference. inputs/outputs are float32 buffers of model_*_numel elements.
+// Runs one inference. inputs/outputs: model_*_numel elements of model_*_dtype each, in delegate order.
+// Returns kBadInput (count, dtype, byte size or null data), kMisaligned, kArenaTooSmall; never a partial run.
 Status model_run(const Model& model, uint8_t* arena, size_t arena_bytes, const IoTensor* inputs, size_t num_inputs,
                  const IoTensor* outputs, size_t num_outputs);
 

@@ -1,0 +1,20 @@
+// CONCAT along one axis (contract in mcuformer/kernels.h).
+#include <cstring>
+
+#include "mcuformer/kernels.h"
+
+namespace mcuformer {
+namespace ref {
+
+void concat_s8(const int8_t* const* xs, const int32_t* lens, int32_t count, size_t outer, size_t inner, int8_t* y) {
+  for (size_t o = 0; o < outer; ++o) {
+    for (int32_t j = 0; j < count; ++j) {
+      const size_t chunk = static_cast<size_t>(lens[j]) * inner;
+      std::memcpy(y, xs[j] + o * chunk, chunk);
+      y += chunk;
+    }
+  }
+}
+
+}  // namespace ref
+}  // namespace mcuformer
