@@ -3,7 +3,8 @@
 //
 //   pte_info MODEL.pte
 //   {"error":0,"message":"ok","pte_bytes":..,"program_bytes":..,"delegate_bytes":..,"in_segment":true,
-//    "et_planned_bytes":..,"model_status":0,"arena_bytes":..,"inputs":[784],"outputs":[10]}
+//    "et_planned_bytes":..,"model_status":0,"arena_bytes":..,"inputs":[784],"outputs":[10],
+//    "input_dtypes":[2],"output_dtypes":[2]}      (numel per input/output; dtypes are mcuformer::DType values)
 //
 // Exit code: 0 when the delegate was found and model_load accepted it; 1 on I/O errors; otherwise 10 + PteError or
 // 40 + mcuformer::Status (the same codes the firmware returns, see app/app_status.h).
@@ -62,6 +63,14 @@ int main(int argc, char** argv) {
       std::printf("],\"outputs\":[");
       for (size_t i = 0; i < mcuformer::model_num_outputs(model); ++i) {
         std::printf("%s%lu", i ? "," : "", static_cast<unsigned long>(mcuformer::model_output_numel(model, i)));
+      }
+      std::printf("],\"input_dtypes\":[");
+      for (size_t i = 0; i < mcuformer::model_num_inputs(model); ++i) {
+        std::printf("%s%d", i ? "," : "", int(mcuformer::model_input_dtype(model, i)));
+      }
+      std::printf("],\"output_dtypes\":[");
+      for (size_t i = 0; i < mcuformer::model_num_outputs(model); ++i) {
+        std::printf("%s%d", i ? "," : "", int(mcuformer::model_output_dtype(model, i)));
       }
       std::printf("]");
     }
