@@ -132,8 +132,10 @@ PteError pte_find_delegate(const void* pte, size_t len, PteDelegate* out) {
   if (reinterpret_cast<uintptr_t>(d.data) % kAlign != 0) return PteError::kMisaligned;
 
   if (const auto* sizes = plan->non_const_buffer_sizes()) {
+    // The verifier checks this vector's extent but aligns it only to 4 bytes: read the int64s bytewise.
+    const uint8_t* raw = reinterpret_cast<const uint8_t*>(sizes->Data());
     for (flatbuffers::uoffset_t i = 1; i < sizes->size(); ++i) {
-      const int64_t s = sizes->Get(i);
+      const int64_t s = static_cast<int64_t>(read_u64(raw + 8 * size_t(i)));
       if (s > 0 && d.et_planned_bytes <= INT64_MAX - s) d.et_planned_bytes += s;
     }
   }

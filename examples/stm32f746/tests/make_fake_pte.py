@@ -7,9 +7,12 @@ by class name among BackendDetails' direct subclasses, and this file defines a f
 run it as a subprocess:
 
     python make_fake_pte.py OUT.pte --in-numel 8 --out-numel 4 --arena-bytes 4096 [--pad-bytes N] [--inline]
+                            [--overrun-bytes N] [--stack-bytes N]
 
 Fake blob layout (little endian): "MCFT", u32 version=1, u32 arena_bytes, u32 in_numel, u32 out_numel, u32 pad_bytes,
-then pad_bytes bytes (i*7 & 0xff) standing in for weights. The stub runs out[j] = 2 * in[j % in_numel] + j.
+u32 overrun_bytes, u32 stack_bytes, then pad_bytes bytes (i*7 & 0xff) standing in for weights. The stub runs
+out[j] = 2 * in[j % in_numel] + j. Fault injection for the guard tests: overrun_bytes > 0 makes it write that many
+bytes past the end of its arena; stack_bytes > 0 makes it touch that many bytes of stack.
 """
 from __future__ import annotations
 
@@ -18,8 +21,9 @@ import struct
 import sys
 
 
-def fake_blob(arena_bytes: int, in_numel: int, out_numel: int, pad_bytes: int) -> bytes:
-    head = b"MCFT" + struct.pack("<5I", 1, arena_bytes, in_numel, out_numel, pad_bytes)
+def fake_blob(arena_bytes: int, in_numel: int, out_numel: int, pad_bytes: int, overrun_bytes: int = 0,
+              stack_bytes: int = 0) -> bytes:
+    head = b"MCFT" + struct.pack("<7I", 1, arena_bytes, in_numel, out_numel, pad_bytes, overrun_bytes, stack_bytes)
     return head + bytes((i * 7) & 0xFF for i in range(pad_bytes))
 
 
@@ -32,7 +36,8 @@ def fake_reference(inputs, out_numel: int):
     return (x[:, idx] * np.float32(2) + np.arange(out_numel, dtype=np.float32)).astype(np.float32)
 
 
-def build(out: str, in_numel: int, out_numel: int, arena_bytes: int, pad_bytes: int, inline: bool) -> None:
+def build(out: str, in_numel: int, out_numel: int, arena_bytes: int, pad_bytes: int, inline: bool,
+          overrun_bytes: int = 0, stack_bytes: int = 0) -> None:
     import torch
     from executorch.exir import ExecutorchBackendConfig, to_edge
     from executorch.exir.backend.backend_details import BackendDetails, PreprocessResult
@@ -45,11 +50,13 @@ def build(out: str, in_numel: int, out_numel: int, arena_bytes: int, pad_bytes: 
         def preprocess(edge_program, compile_specs):
             spec = {s.key: int.from_bytes(s.value, "little") for s in compile_specs}
             return PreprocessResult(
-                processed_bytes=fake_blob(spec["arena_bytes"], spec["in_numel"], spec["out_numel"], spec["pad_bytes"])
+                processed_bytes=fake_blob(spec["arena_bytes"], spec["in_numel"], spec["out_numel"], spec["pad_bytes"],
+                                          spec["overrun_bytes"], spec["stack_bytes"])
             )
 
     specs = [CompileSpec(k, int(v).to_bytes(4, "little")) for k, v in
-             dict(arena_bytes=arena_bytes, in_numel=in_numel, out_numel=out_numel, pad_bytes=pad_bytes).items()]
+             dict(arena_bytes=arena_bytes, in_numel=in_numel, out_numel=out_numel, pad_bytes=pad_bytes,
+                  overrun_bytes=overrun_bytes, stack_bytes=stack_bytes).items()]
 
     class TagAll(Partitioner):
         def partition(self, ep):
@@ -83,9 +90,11 @@ def main(argv=None) -> int:
     ap.add_argument("--out-numel", type=int, default=4)
     ap.add_argument("--arena-bytes", type=int, default=4096)
     ap.add_argument("--pad-bytes", type=int, default=0)
+    ap.add_argument("--overrun-bytes", type=int, default=0)
+    ap.add_argument("--stack-bytes", type=int, default=0)
     ap.add_argument("--inline", action="store_true", help="keep the delegate blob inline (default: a segment)")
     a = ap.parse_args(argv)
-    build(a.out, a.in_numel, a.out_numel, a.arena_bytes, a.pad_bytes, a.inline)
+    build(a.out, a.in_numel, a.out_numel, a.arena_bytes, a.pad_bytes, a.inline, a.overrun_bytes, a.stack_bytes)
     return 0
 
 

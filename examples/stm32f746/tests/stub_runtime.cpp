@@ -8,6 +8,7 @@
 //   op 0 (kind 100): quantize input into the arena (int8, scale 1/16), touching arena_bytes bytes
 //   op 1 (kind 101): a byte checksum over the blob's pad bytes (reads "weights" in place)
 //   op 2 (kind 102): out[j] = 2 * in[j % in_numel] + j
+// Fault injection (see make_fake_pte.py): overrun_bytes past the arena, stack_bytes of stack.
 #include <cstring>
 
 #include "mcuformer/runtime.h"
@@ -15,8 +16,10 @@
 namespace mcuformer {
 namespace {
 
+constexpr size_t kHeaderBytes = 32;
+
 struct FakeHeader {
-  uint32_t arena_bytes, in_numel, out_numel, pad_bytes;
+  uint32_t arena_bytes, in_numel, out_numel, pad_bytes, overrun_bytes, stack_bytes;
 };
 
 uint32_t rd32(const uint8_t* p) {
@@ -25,7 +28,12 @@ uint32_t rd32(const uint8_t* p) {
 
 FakeHeader header(const Model& m) {
   const uint8_t* b = m.blob;
-  return FakeHeader{rd32(b + 8), rd32(b + 12), rd32(b + 16), rd32(b + 20)};
+  return FakeHeader{rd32(b + 8), rd32(b + 12), rd32(b + 16), rd32(b + 20), rd32(b + 24), rd32(b + 28)};
+}
+
+__attribute__((noinline)) void touch_stack(uint32_t n) {
+  volatile uint8_t* p = static_cast<volatile uint8_t*>(__builtin_alloca(n));
+  for (uint32_t i = 0; i < n; ++i) p[i] = 0;
 }
 
 }  // namespace
@@ -45,11 +53,11 @@ const char* status_str(Status s) {
 
 Status model_load(const void* blob, size_t size, Model* model) {
   const auto* b = static_cast<const uint8_t*>(blob);
-  if (b == nullptr || model == nullptr || size < 24 || std::memcmp(b, "MCFT", 4) != 0) return Status::kInvalidBlob;
+  if (b == nullptr || model == nullptr || size < kHeaderBytes || std::memcmp(b, "MCFT", 4) != 0) return Status::kInvalidBlob;
   if (rd32(b + 4) != 1) return Status::kVersionMismatch;
   if (reinterpret_cast<uintptr_t>(b) % 16 != 0) return Status::kMisaligned;
   const uint32_t in_numel = rd32(b + 12), out_numel = rd32(b + 16), pad = rd32(b + 20);
-  if (in_numel == 0 || out_numel == 0 || pad > size - 24) return Status::kInvalidBlob;
+  if (in_numel == 0 || out_numel == 0 || pad > size - kHeaderBytes) return Status::kInvalidBlob;
   model->program = b;
   model->blob = b;
   model->blob_size = size;
@@ -95,8 +103,11 @@ Status model_run(const Model& m, uint8_t* arena, size_t arena_bytes, const IoTen
   }
   mcuformer_profile_op(1, 101);
   uint32_t sum = 0;
-  for (uint32_t i = 0; i < h.pad_bytes; ++i) sum += m.blob[24 + i];
+  for (uint32_t i = 0; i < h.pad_bytes; ++i) sum += m.blob[kHeaderBytes + i];
   arena[0] ^= static_cast<uint8_t>(sum);
+  // Fault injection (guard tests): write past the arena, use a lot of stack.
+  for (uint32_t i = 0; i < h.overrun_bytes; ++i) reinterpret_cast<volatile uint8_t*>(arena)[h.arena_bytes + i] = 0x5a;
+  if (h.stack_bytes > 0) touch_stack(h.stack_bytes);
   mcuformer_profile_op(2, 102);
   for (uint32_t j = 0; j < h.out_numel; ++j) out[j] = 2.0f * in[j % h.in_numel] + static_cast<float>(j);
   mcuformer_profile_op(-1, 0);
