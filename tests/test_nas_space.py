@@ -1,0 +1,105 @@
+"""Arch values, search spaces, bounded sampling, MACs / parameter counts, the paper formula."""
+
+import json
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mcuformer.nas.predictors.memory import PlannerUnavailable, paper_formula_bytes, planner_predictor
+from mcuformer.nas.space import (FMNIST_SPACE, PAPER_SPACE, Arch, NoFeasibleArch, iter_uniform, linear_rank, macs,
+                                 param_count)
+from mcuformer.nas.vit import ViT
+
+SPACES = [FMNIST_SPACE, PAPER_SPACE]
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 10_000), which=st.sampled_from([0, 1]))
+def test_arch_round_trips_through_dict_and_json(seed, which):
+    a = SPACES[which].sample(random.Random(seed))
+    assert Arch.from_dict(a.to_dict()) == a
+    assert Arch.from_json(a.to_json()) == a
+    assert Arch.from_dict(json.loads(json.dumps(a.to_dict()))) == a
+    assert hash(Arch.from_json(a.to_json())) == hash(a)
+    assert SPACES[which].contains(a)
+
+
+def test_arch_is_immutable_and_validated():
+    a = FMNIST_SPACE.largest()
+    with pytest.raises(Exception):
+        a.embed_dim = 3  # type: ignore[misc]
+    with pytest.raises(ValueError, match="depth"):
+        a.replace(depth=a.depth + 1)
+    with pytest.raises(ValueError, match="rank_ratio"):
+        a.replace(rank_ratio=(1.5,) * a.depth)
+    with pytest.raises(ValueError, match="unknown"):
+        Arch.from_dict({**a.to_dict(), "bogus": 1})
+
+
+def test_paper_space_matches_anchors():
+    s = PAPER_SPACE
+    assert s.embed_dims == (168, 192, 216) and s.depths == (12, 13, 14) and s.num_heads == (3, 4)
+    assert s.mlp_ratios == (3.5, 4.0) and s.patch_sizes == (32, 28, 24, 20, 16) and s.head_dim == 64
+    assert s.rank_ratios[0] == 0.4 and s.rank_ratios[-1] == 0.95 and len(s.rank_ratios) == 12
+    assert (s.max_embed, s.max_heads, s.max_mlp_ratio, s.max_depth) == (256, 4, 4.0, 14)
+    assert s.uniform(16, 192, 12, 3, 4.0, 0.9).num_tokens == 226
+
+
+def test_sampling_is_bounded_and_deterministic():
+    calls = []
+
+    def never(a):
+        calls.append(a)
+        return False
+
+    with pytest.raises(NoFeasibleArch, match="50 random tries"):
+        FMNIST_SPACE.sample_feasible(random.Random(0), never, max_tries=50)
+    assert len(calls) == 50
+    a = [FMNIST_SPACE.sample(random.Random(3)) for _ in range(2)]
+    assert a[0] == a[1]
+
+
+def test_mutation_and_crossover_stay_in_space():
+    rng = random.Random(0)
+    s = FMNIST_SPACE
+    for _ in range(200):
+        a, b = s.sample(rng), s.sample(rng)
+        assert s.contains(s.mutate(a, rng, 0.5))
+        assert s.contains(s.crossover(a, b, rng))
+    assert s.mutate(a, rng, 0.0) == a
+
+
+def test_counts_match_the_built_network():
+    rng = random.Random(1)
+    for _ in range(10):
+        a = FMNIST_SPACE.sample(rng)
+        assert param_count(a) == sum(p.numel() for p in ViT(a).parameters())
+    a = FMNIST_SPACE.uniform(7, 32, 1, 1, 2.0, 1.0)
+    n, e = 17, 32
+    expect = 16 * 32 * 49 + n * (e * 48 + 16 * e + e * 64 + 64 * e) + 2 * n * n * 16 + 32 * 10
+    assert macs(a) == expect
+    assert linear_rank(64, 192, 0.5) == 32 and linear_rank(10, 3, 0.01) == 1
+
+
+def test_paper_formula_is_the_published_expression():
+    a = PAPER_SPACE.uniform(16, 192, 12, 3, 4.0, 0.5)
+    e, n, m, r = 192, 225, 4.0, 0.5
+    assert paper_formula_bytes(a) == round(e * ((n + 1) * (1 + m) + e * m * r))
+
+
+def test_uniform_baselines_are_uniform_and_full_rank():
+    archs = list(iter_uniform(FMNIST_SPACE))
+    assert len(archs) == 3 * 4 * 4 * 4 * 3
+    assert all(set(a.rank_ratio) == {1.0} and len(set(a.num_heads)) == 1 for a in archs)
+
+
+def test_planner_predictor_is_the_backend_or_a_clear_error():
+    try:
+        fn = planner_predictor()
+    except PlannerUnavailable as e:
+        assert "mcuformer.backend.memory.plan_vit" in str(e)
+        return
+    rep = fn(FMNIST_SPACE.smallest())
+    assert rep.total_sram_bytes > 0 and rep.flash_bytes > 0
