@@ -1,0 +1,104 @@
+"""MCUFormerBackend inside ExecuTorch's own runtime: a quantized model lowered to our delegate runs through
+executorch.runtime.Runtime bit-exact with the numpy reference; corrupted blobs, another schema version and wrong
+inputs give ExecuTorch errors, not crashes."""
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from mcuformer.backend import MCUFormerPartitioner, MCUFormerQuantizer, load_runtime, reference
+from mcuformer.backend.serialization.serialize import deserialize
+
+
+class _Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.l1 = torch.nn.Linear(16, 32)
+        self.ln = torch.nn.LayerNorm(32)
+        self.l2 = torch.nn.Linear(32, 10)
+
+    def forward(self, x):
+        return self.l2(torch.nn.functional.gelu(self.ln(self.l1(x))))
+
+
+@pytest.fixture(scope="module")
+def lowered():
+    from executorch.exir import ExecutorchBackendConfig, to_edge_transform_and_lower
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    torch.manual_seed(0)
+    m = _Net().eval()
+    x = torch.randn(4, 16)
+    g = torch.export.export(m, (x,), strict=True).module(check_guards=False)
+    g = prepare_pt2e(g, MCUFormerQuantizer())
+    for _ in range(4):
+        g(torch.randn(4, 16))
+    g = convert_pt2e(g)
+    ep = torch.export.export(g, (x,), strict=True)
+    et = to_edge_transform_and_lower(ep, partitioner=[MCUFormerPartitioner()]).to_executorch(
+        ExecutorchBackendConfig(extract_delegate_segments=False))
+    blob = et.exported_program().graph_module.lowered_module_0.processed_bytes
+    load_runtime()
+    return bytes(et.buffer), bytes(blob)
+
+
+def _method(pte: bytes):
+    from executorch.runtime import Runtime
+
+    return Runtime.get().load_program(pte).load_method("forward")
+
+
+def test_backend_is_registered():
+    load_runtime()
+    from executorch.runtime import Runtime
+
+    assert "MCUFormerBackend" in Runtime.get().backend_registry.registered_backend_names
+
+
+def test_runs_bit_exact_with_reference(lowered):
+    pte, blob = lowered
+    method = _method(pte)
+    program = deserialize(blob)
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        x = rng.standard_normal((4, 16)).astype(np.float32) * 2
+        got = method.execute([torch.from_numpy(x)])[0].numpy()
+        want = reference.run(program, [x])[0]
+        assert got.dtype == np.float32
+        assert np.array_equal(got.view(np.uint32), np.asarray(want, np.float32).reshape(got.shape).view(np.uint32))
+
+
+def _patched(pte: bytes, blob: bytes, edit) -> bytes:
+    at = pte.find(blob)
+    assert at >= 0 and pte.find(blob, at + 1) < 0
+    new = bytearray(blob)
+    edit(new)
+    return pte[:at] + bytes(new) + pte[at + len(blob):]
+
+
+@pytest.mark.parametrize("case", ["bit_flip", "version", "magic", "size"])
+def test_corrupted_blob_is_an_executorch_error(lowered, case):
+    pte, blob = lowered
+    edits = {
+        "bit_flip": lambda b: b.__setitem__(len(b) // 2, b[len(b) // 2] ^ 0x10),
+        "version": lambda b: b.__setitem__(slice(4, 8), struct.pack("<I", 2)),
+        "magic": lambda b: b.__setitem__(slice(0, 4), b"NOPE"),
+        "size": lambda b: b.__setitem__(slice(12, 16), struct.pack("<I", len(b) - 33)),  # claims one byte less
+    }
+    with pytest.raises(Exception):
+        method = _method(_patched(pte, blob, edits[case]))
+        method.execute([torch.randn(4, 16)])
+
+
+def test_wrong_input_shape_and_dtype_are_errors(lowered):
+    pte, _ = lowered
+    method = _method(pte)
+    with pytest.raises(Exception):
+        method.execute([torch.randn(5, 16)])
+    with pytest.raises(Exception):
+        method.execute([torch.randint(-5, 5, (4, 16), dtype=torch.int8)])
+    out = method.execute([torch.randn(4, 16)])[0]  # still usable afterwards
+    assert out.shape == (4, 10)
