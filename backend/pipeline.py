@@ -1,0 +1,64 @@
+"""The whole ahead-of-time path in one call: export -> quantize -> partition/lower -> .pte bytes.
+
+This is what the CLI, the NAS export step, benchmarks and tests use; users can write the same few lines themselves
+(README, "Python API").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import torch
+from executorch.exir import EdgeProgramManager, ExecutorchBackendConfig, to_edge, to_edge_transform_and_lower
+from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+from .partitioner import MCUFormerPartitioner
+from .quantizer import MCUFormerQuantizer
+from .serialization.serialize import deserialize
+
+
+def quantize(model: torch.nn.Module, example: tuple, calibration: Iterable[torch.Tensor]) -> torch.fx.GraphModule:
+    """PT2E: export, annotate with MCUFormerQuantizer, calibrate, convert."""
+    model = model.eval()
+    gm = torch.export.export(model, example, strict=True).module(check_guards=False)
+    prepared = prepare_pt2e(gm, MCUFormerQuantizer())
+    with torch.no_grad():
+        for x in calibration:
+            prepared(x)
+    return convert_pt2e(prepared)
+
+
+@dataclass
+class Lowered:
+    edge: EdgeProgramManager
+    partitioner: MCUFormerPartitioner
+
+    def delegate_blobs(self) -> list[bytes]:
+        gm = self.edge.exported_program().graph_module
+        return [getattr(gm, n.target).processed_bytes for n in gm.graph.nodes
+                if n.op == "get_attr" and n.target.startswith("lowered_module")]
+
+    def programs(self):
+        return [deserialize(b) for b in self.delegate_blobs()]
+
+    def undelegated_ops(self) -> list[str]:
+        """Compute ops ExecuTorch would run itself (everything but the delegate calls and tuple unpacking)."""
+        gm = self.edge.exported_program().graph_module
+        return [n.name for n in gm.graph.nodes if n.op == "call_function"
+                and "executorch_call_delegate" not in str(n.target) and "getitem" not in str(n.target)]
+
+    def to_pte(self, inline: bool = False) -> bytes:
+        config = ExecutorchBackendConfig(extract_delegate_segments=not inline)
+        return self.edge.to_executorch(config).buffer
+
+
+def lower(quantized: torch.fx.GraphModule, example: tuple, overwrite_input: bool = False,
+          legacy: bool = False) -> Lowered:
+    """Lowers a quantized module; legacy=True uses to_edge(...).to_backend(...) (decomposed ops)."""
+    ep = torch.export.export(quantized, example, strict=True)
+    partitioner = MCUFormerPartitioner(overwrite_input=overwrite_input)
+    if legacy:
+        edge = to_edge(ep).to_backend(partitioner)
+    else:
+        edge = to_edge_transform_and_lower(ep, partitioner=[partitioner])
+    return Lowered(edge, partitioner)
