@@ -251,18 +251,15 @@ def _sections(elf: Path) -> dict[str, dict[str, int]]:
 
 
 def _usage(board: str, sections: dict[str, dict[str, int]]) -> dict[str, int]:
-    """Bytes per region: a section counts where it lives at run time (VMA) and, if it has contents, also where
-    its load image is stored (LMA: .data's initial values occupy flash)."""
+    """Bytes per region as the linker counts them (--print-memory-usage): from the region's origin to the end of the
+    last section placed there, alignment padding included. A section counts where it lives at run time (VMA) and,
+    if it has contents, where its load image is stored (LMA: .data's initial values occupy flash)."""
     use = {name: 0 for name in REGIONS[board]}
     for s in sections.values():
-        counted = set()
-        for addr in (s["vma"], s["lma"] if s["load"] else None):
-            if addr is None:
-                continue
+        for addr in {s["vma"], s["lma"] if s["load"] else s["vma"]}:
             for name, (start, length) in REGIONS[board].items():
-                if start <= addr < start + length and name not in counted:
-                    use[name] += s["size"]
-                    counted.add(name)
+                if start <= addr < start + length and s["size"] > 0:
+                    use[name] = max(use[name], addr + s["size"] - start)
     return use
 
 
