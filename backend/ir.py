@@ -15,6 +15,7 @@ DTYPE_SIZE = {"int8": 1, "int16": 2, "int32": 4, "float32": 4}
 OP_KINDS = (
     "Quantize", "Dequantize", "Linear", "Conv2d", "Matmul", "Add", "Rescale", "Lut", "LayerNorm", "Softmax",
     "Mean", "Permute", "Slice", "Concat", "Reshape",
+    "Loop",  # appended: row-by-row scheduling (schema.fbs LoopParams; built by backend/passes)
 )
 
 
@@ -27,6 +28,9 @@ class Tensor:
     zero_point: int = 0
     data: np.ndarray | None = None  # set for constants (weights, biases, tables)
     offset: int | None = None  # set by the planner for activations
+    # A view: (parent tensor, byte offset in it). Views share their parent's buffer (Reshape in place, a token row,
+    # a head of K); the planner places the root buffer and gives views root offset + byte offset.
+    view_of: tuple[int, int] | None = None
 
     @property
     def numel(self) -> int:

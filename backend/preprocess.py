@@ -12,6 +12,7 @@ from . import ir
 from .lowering import Lowering
 from .memory import plan_program
 from .ops import RULES_BY_TARGET
+from .passes import run_passes
 from .serialization.serialize import serialize
 
 
@@ -27,6 +28,7 @@ def lower_program(edge_program: ExportedProgram, overwrite_input: bool = False) 
     """Lowers and plans a delegated partition; the IR it returns is exactly what the blob holds."""
     program = Lowering(edge_program, RULES_BY_TARGET).run()
     program.input_overwrite = overwrite_input and any(program.tensors[i].dtype == "int8" for i in program.inputs)
+    program = run_passes(program)
     plan_program(program)
     return program
 

@@ -124,17 +124,37 @@ KERNELS = {
 _NP = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "float32": np.float32}
 
 
+def loop_body_end(program: Program, i: int) -> int:
+    """Index just past the body of the Loop op at i (nested loops are part of the body)."""
+    return i + 1 + int(program.ops[i].params["body"])
+
+
+def is_scheduled(program: Program) -> bool:
+    """Whether the program uses views or loops (then it only runs at its planned offsets)."""
+    return any(op.kind == "Loop" for op in program.ops) or any(t.view_of is not None for t in program.tensors)
+
+
 def run(program: Program, inputs: list[np.ndarray], arena: bool = False) -> list[np.ndarray]:
     """Executes the program. With arena=True every planned tensor is stored at its offset in one byte array
-    (input pool first, as the runtime lays it out), so overlapping placements corrupt results as on the device."""
+    (input pool first, as the runtime lays it out), so overlapping placements corrupt results as on the device.
+    Scheduled programs (views, LOOP) always run in the byte array; in LOOP iteration i a listed tensor is addressed
+    at offset + i * stride (schema.fbs LoopParams)."""
     values: dict[int, np.ndarray] = {}
+    arena = arena or is_scheduled(program)
     memory = np.zeros(program.input_pool_bytes + program.arena_bytes, dtype=np.uint8) if arena else None
+    shift: dict[int, int] = {}  # tensor -> byte shift from the enclosing loops' iterations
+
+    def where(i: int) -> int:
+        return program.tensors[i].offset + shift.get(i, 0)
 
     def store(i: int, v: np.ndarray):
         t = program.tensors[i]
         v = np.ascontiguousarray(v, dtype=_NP[t.dtype]).reshape(t.shape)
         if arena and program.is_planned(i):
-            memory[t.offset:t.offset + t.nbytes] = v.view(np.uint8).ravel()
+            o = where(i)
+            if o < 0 or o + t.nbytes > memory.size:
+                raise IndexError(f"{t.name}: [{o}, {o + t.nbytes}) outside the planned memory ({memory.size} B)")
+            memory[o:o + t.nbytes] = v.view(np.uint8).ravel()
         else:
             values[i] = v
 
@@ -143,7 +163,10 @@ def run(program: Program, inputs: list[np.ndarray], arena: bool = False) -> list
         if t.is_constant:
             return t.data
         if arena and program.is_planned(i):
-            return memory[t.offset:t.offset + t.nbytes].view(_NP[t.dtype]).reshape(t.shape).copy()
+            o = where(i)
+            if o < 0 or o + t.nbytes > memory.size:
+                raise IndexError(f"{t.name}: [{o}, {o + t.nbytes}) outside the planned memory ({memory.size} B)")
+            return memory[o:o + t.nbytes].view(_NP[t.dtype]).reshape(t.shape).copy()
         return values[i]
 
     if len(inputs) != len(program.inputs):
@@ -154,7 +177,25 @@ def run(program: Program, inputs: list[np.ndarray], arena: bool = False) -> list
         if x.size != t.numel or x.dtype != _NP[t.dtype]:
             raise ValueError(f"input {t.name}: expected {t.dtype}{list(t.shape)}, got {x.dtype}{list(x.shape)}")
         store(i, x)
-    for op in program.ops:
-        out = program.tensors[op.outputs[0]]
-        store(op.outputs[0], KERNELS[op.kind]([load(i) for i in op.inputs], op.params, out.shape))
+
+    def execute(lo: int, hi: int):
+        k = lo
+        while k < hi:
+            op = program.ops[k]
+            if op.kind == "Loop":
+                end = loop_body_end(program, k)
+                p = op.params
+                for it in range(int(p["count"])):
+                    for t, st in zip(p["tensors"], p["strides"]):
+                        shift[t] = shift.get(t, 0) + (st if it else 0)
+                    execute(k + 1, end)
+                for t, st in zip(p["tensors"], p["strides"]):
+                    shift[t] = shift.get(t, 0) - st * (int(p["count"]) - 1)
+                k = end
+                continue
+            out = program.tensors[op.outputs[0]]
+            store(op.outputs[0], KERNELS[op.kind]([load(i) for i in op.inputs], op.params, out.shape))
+            k += 1
+
+    execute(0, len(program.ops))
     return [load(i) for i in program.outputs]

@@ -1,0 +1,203 @@
+"""Memory reports: `report_of(program, placement)` and the `mcuformer memory MODEL.pte` command (`memory_main`).
+
+    mcuformer memory model.pte [--json FILE] [--png FILE] [--budget BYTES]
+
+prints the arena, the live-set bound, the placement efficiency, the peak step and its buffers; --png draws live
+bytes per step with the budget line and the arena layout (buffers as rectangles over steps); --json writes the
+report (arena_bytes, bound_bytes, input_bytes, total_sram_bytes, flash_bytes, ...).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+
+from ..ir import DTYPE_SIZE, Program
+from .liveness import buffers, live_bytes
+
+
+@dataclass
+class MemoryReport:
+    arena_bytes: int  # the arena the runtime needs (past the input pool)
+    bound_bytes: int  # live-set lower bound over the planned buffers (the pool input included when overwritten)
+    input_bytes: int  # the delegate's input buffers (the caller's; the pool when overwritten)
+    total_sram_bytes: int  # input_bytes + arena_bytes (+ int8 outputs kept outside the arena: none)
+    flash_bytes: int  # constants: weights, biases, multipliers, tables
+    input_pool_bytes: int = 0
+    planned_bytes: int = 0  # input pool + arena: what the bound is compared with
+    efficiency: float = 1.0  # planned_bytes / bound_bytes
+    planner: str = ""
+    peak_step: int = 0
+    peak_op: str = ""
+    peak_buffers: list = field(default_factory=list)  # [(name, bytes)] live at the peak step
+    live_bytes: list = field(default_factory=list)  # per step
+    layout: list = field(default_factory=list)  # [(name, offset, size, first, last)]
+    paper_formula_bytes: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        lines = [f"arena            {self.arena_bytes:>10,d} B  (planner '{self.planner}')",
+                 f"input            {self.input_bytes:>10,d} B  (input pool {self.input_pool_bytes:,d} B)",
+                 f"total SRAM       {self.total_sram_bytes:>10,d} B",
+                 f"live-set bound   {self.bound_bytes:>10,d} B  (pool + arena = {self.planned_bytes:,d} B, "
+                 f"efficiency {self.efficiency:.3f})",
+                 f"flash            {self.flash_bytes:>10,d} B",
+                 f"peak at step {self.peak_step} ({self.peak_op}):"]
+        lines += [f"    {name:<48s} {size:>9,d} B" for name, size in self.peak_buffers]
+        return "\n".join(lines)
+
+
+def report_of(program: Program, placement=None, arch=None) -> MemoryReport:
+    bufs = list(getattr(placement, "buffers", ()) or ()) or buffers(program)
+    live = live_bytes(bufs)
+    bound = max(live, default=0)
+    peak = max(range(len(live)), key=lambda i: live[i]) if live else 0
+    pool = program.input_pool_bytes
+    planned = pool + program.arena_bytes
+    inputs = sum(program.tensors[i].nbytes for i in program.inputs)
+    step_op = program.ops[peak] if program.ops else None
+    peak_bufs = sorted(((program.tensors[b.tid].name, b.size) for b in bufs if b.first <= peak <= b.last),
+                       key=lambda x: -x[1])
+    layout = [(program.tensors[b.tid].name, int(program.tensors[b.tid].offset or 0), b.size, b.first, b.last)
+              for b in bufs]
+    rep = MemoryReport(
+        arena_bytes=int(program.arena_bytes), bound_bytes=int(bound), input_bytes=int(inputs),
+        total_sram_bytes=int(inputs + program.arena_bytes), flash_bytes=int(program.weight_bytes()),
+        input_pool_bytes=int(pool), planned_bytes=int(planned), efficiency=planned / bound if bound else 1.0,
+        planner=getattr(placement, "planner", ""), peak_step=peak,
+        peak_op=f"{step_op.kind} {step_op.name}" if step_op else "", peak_buffers=peak_bufs, live_bytes=live,
+        layout=layout)
+    if arch is not None:
+        e, n = arch.embed_dim, arch.num_patches
+        rep.paper_formula_bytes = int(round(max(e * ((n + 1) * (1 + m) + e * m * r)
+                                                for m, r in zip(arch.mlp_ratio, arch.rank_ratio))))
+    return rep
+
+
+def delegate_blobs(pte: bytes) -> list[bytes]:
+    """The MCUFormerBackend blobs inside a .pte (inline data or segments)."""
+    from executorch.exir._serialize._flatbuffer_program import _flatbuffer_to_program
+    from executorch.exir._serialize._program import _get_extended_header
+
+    header = _get_extended_header(pte)
+    fb_end = header.program_size if header is not None else len(pte)
+    program = _flatbuffer_to_program(pte[:fb_end])
+    blobs = []
+    for plan in program.execution_plan:
+        for d in plan.delegates:
+            if d.id != "MCUFormerBackend":
+                continue
+            loc = d.processed
+            if int(loc.location) == 0:  # INLINE
+                blobs.append(bytes(program.backend_delegate_data[loc.index].data))
+            else:
+                seg = program.segments[loc.index]
+                start = header.segment_base_offset + seg.offset
+                blobs.append(pte[start:start + seg.size])
+    return blobs
+
+
+def plot(rep: MemoryReport, path: str, budget: int | None = None, title: str = "") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(11, 8))
+    a1.step(range(len(rep.live_bytes)), [v / 1024 for v in rep.live_bytes], where="mid", label="live bytes (bound)")
+    a1.axhline(rep.planned_bytes / 1024, color="tab:orange", ls="--", label=f"pool + arena {rep.planned_bytes:,d} B")
+    if budget:
+        a1.axhline(budget / 1024, color="tab:red", label=f"budget {budget:,d} B")
+    a1.axvline(rep.peak_step, color="gray", lw=0.5)
+    a1.set_xlabel("step (op)")
+    a1.set_ylabel("KiB")
+    a1.set_title(title or "live bytes per step")
+    a1.legend(loc="upper right", fontsize=8)
+    top = 1
+    for i, (name, off, size, first, last) in enumerate(rep.layout):
+        a2.add_patch(Rectangle((first, off / 1024), last - first + 1, size / 1024, alpha=0.6,
+                               color=plt.cm.tab20(i % 20), lw=0.3, ec="k"))
+        top = max(top, off + size)
+    if rep.input_pool_bytes:
+        a2.axhline(rep.input_pool_bytes / 1024, color="k", ls=":", lw=0.8, label="input pool end")
+        a2.legend(loc="upper right", fontsize=8)
+    a2.set_xlim(0, max(len(rep.live_bytes), 1))
+    a2.set_ylim(0, top / 1024 * 1.05)
+    a2.set_xlabel("step (op)")
+    a2.set_ylabel("offset (KiB)")
+    a2.set_title("arena layout: buffers as (lifetime x size) rectangles")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def memory_main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="mcuformer memory", description="Memory report of a .pte's MCUFormer delegates")
+    ap.add_argument("pte")
+    ap.add_argument("--json", dest="json_path")
+    ap.add_argument("--png")
+    ap.add_argument("--budget", type=int, default=None, help="SRAM budget in bytes (plotted; exit 1 if exceeded)")
+    args = ap.parse_args(argv)
+    from ..serialization.serialize import deserialize
+
+    data = open(args.pte, "rb").read()
+    blobs = delegate_blobs(data)
+    if not blobs:
+        print(f"{args.pte}: no MCUFormerBackend delegate found", file=sys.stderr)
+        return 2
+    reports = []
+    for k, blob in enumerate(blobs):
+        program = deserialize(blob)
+        # views are gone in the blob: rebuild buffers from absolute offsets (equal offsets and shapes -> one buffer)
+        _restore_views(program)
+        rep = report_of(program)
+        rep.planner = "from blob"
+        reports.append(rep)
+        print(f"== delegate {k} ({len(program.ops)} ops) ==")
+        print(rep.summary())
+        if args.png:
+            path = args.png if len(blobs) == 1 else args.png.replace(".png", f"_{k}.png")
+            plot(rep, path, args.budget, f"{args.pte} delegate {k}")
+    if args.json_path:
+        payload = reports[0].to_dict() if len(reports) == 1 else {"delegates": [r.to_dict() for r in reports]}
+        if len(reports) > 1:
+            for key in ("arena_bytes", "bound_bytes", "input_bytes", "total_sram_bytes", "flash_bytes"):
+                payload[key] = max(r.to_dict()[key] for r in reports)
+        with open(args.json_path, "w") as f:
+            json.dump(payload, f, indent=1)
+    total = max(r.total_sram_bytes for r in reports)
+    if args.budget is not None and total > args.budget:
+        print(f"total SRAM {total:,d} B exceeds the budget {args.budget:,d} B", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _restore_views(program: Program) -> None:
+    """A blob has absolute offsets only. Tensors whose bytes lie inside a bigger tensor that is written
+    outside any loop are treated as views of it, so the report sees root buffers (as the planner did)."""
+    acts = [i for i in program.activations()]
+    spans = sorted(((program.tensors[i].offset or 0, -(program.tensors[i].nbytes), i) for i in acts))
+    looped = set()
+    for k, op in enumerate(program.ops):
+        if op.kind == "Loop":
+            looped.update(op.params["tensors"])
+    # strided tensors (rows, heads) cover their whole extent over the loop
+    extent = {}
+    for k, op in enumerate(program.ops):
+        if op.kind == "Loop":
+            for t, s in zip(op.params["tensors"], op.params["strides"]):
+                extent[t] = extent.get(t, program.tensors[t].nbytes) + s * (int(op.params["count"]) - 1)
+    roots: list[int] = []
+    for off, neg, i in spans:
+        size = extent.get(i, -neg)
+        parent = next((r for r in reversed(roots) if (program.tensors[r].offset or 0) <= off and
+                       off + size <= (program.tensors[r].offset or 0) + program.tensors[r].nbytes
+                       and r not in looped and program.tensors[r].dtype == program.tensors[i].dtype), None)
+        if parent is not None and i not in program.inputs:
+            program.tensors[i].view_of = (parent, off - (program.tensors[parent].offset or 0))
+        else:
+            roots.append(i)

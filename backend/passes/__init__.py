@@ -1,0 +1,34 @@
+"""IR -> IR passes run by preprocess between lowering and planning (and by plan_vit), in this explicit order.
+
+Each pass is one file with `run(program) -> program`; every one is bit-exact with the unfused reference
+(tests/test_passes_*.py run reference.run on the program before and after and compare exactly).
+"""
+from __future__ import annotations
+
+from ..ir import Program
+from . import (compact, fold_conv_tokens, fold_linear_lut, fold_transpose_matmul, inplace, remove_identity_rescale,
+               schedule_blocks, schedule_patch_embed, schedule_tail, views)
+
+PASSES = [
+    ("fold_conv_tokens", fold_conv_tokens.run),  # Conv2d -> Reshape -> Permute  ==>  Conv2d(tokens_layout)
+    ("fold_linear_lut", fold_linear_lut.run),  # Linear -> Lut  ==>  Linear(has_lut)
+    ("fold_transpose_matmul", fold_transpose_matmul.run),  # Permute(last two) -> Matmul  ==>  Matmul(transpose_b)
+    ("remove_identity_rescale", remove_identity_rescale.run),
+    ("schedule_patch_embed", schedule_patch_embed.run),  # patch rows, tokens over the consumed image
+    ("schedule_blocks", schedule_blocks.run),  # attention per query row and head, token-wise chains in place
+    ("schedule_tail", schedule_tail.run),  # LayerNorm after the class-token slice
+    ("views", views.run),  # Reshape / contiguous Slice as views
+    ("inplace", inplace.run),  # elementwise outputs over their dying input
+    ("compact", compact.run),
+]
+
+
+def run_passes(program: Program, passes=None) -> Program:
+    names = None if passes is None else set(passes)
+    for name, fn in PASSES:
+        if names is None or name in names:
+            program = fn(program)
+    return program
+
+
+__all__ = ["PASSES", "run_passes"]

@@ -1,0 +1,220 @@
+"""Operator integration and token overwriting for transformer blocks.
+
+Token-wise chain (MLP; any LayerNorm -> Linear/Lut/Rescale ... -> residual Add):
+    LOOP token i < N:  LayerNorm(x_i) -> linear factors (GELU table fused) -> y;  x_i <- Add(x_i, y)   (in place)
+Attention (LayerNorm -> qkv factors -> reshape/permute/split -> q.k^T -> scale -> softmax -> .v -> proj -> +res):
+    LOOP token j < N:  LayerNorm(x_j) -> factors -> [k_j, v_j] -> copied per head into K [H,N,d], V [H,N,d]
+    LOOP query i < N:  LayerNorm(x_i) -> factors -> q_i (recomputed per row, never stored for all tokens)
+                       LOOP head h < H: s = q_ih . K_h^T (a row of N) -> scale -> softmax -> o_ih = s . V_h
+                       proj factors(o_i) -> y;  x_i <- Add(x_i, y)   (in place: row i is no longer needed by others)
+Only the token buffer, K and V exist for all tokens; everything else is one token's scratch. Every op is the
+unfused op on a row, with the same parameters: bit-exact with the unfused program.
+"""
+from __future__ import annotations
+
+from ..ir import Op, Program
+from ._graph import consumers, is_io, like, loop, make_view_of, replace_ops, slice_rows, view
+
+TOKENWISE = {"Linear", "Lut", "Rescale"}
+
+
+class _Match:
+    def __init__(self, program: Program):
+        self.p = program
+        self.cons = consumers(program)
+
+    def only(self, t: int):
+        c = self.cons.get(t, [])
+        if len(c) != 1 or is_io(self.p, t):
+            return None
+        return c[0]
+
+    def chain(self, t: int, kinds=TOKENWISE):
+        """Single-consumer token-wise ops from t; returns (op indices, last tensor)."""
+        ks = []
+        while True:
+            j = self.only(t)
+            if j is None or self.p.ops[j].kind not in kinds or self.p.ops[j].inputs[0] != t:
+                return ks, t, j
+            ks.append(j)
+            t = self.p.ops[j].outputs[0]
+
+
+def _residual(m: _Match, x: int, y: int, j):
+    """The Add op index combining x and y (either order), or None."""
+    if j is None:
+        return None
+    op = m.p.ops[j]
+    if op.kind == "Add" and sorted(op.inputs) == sorted([x, y]) and x in m.cons and j in m.cons[x]:
+        return j
+    return None
+
+
+def _emit_row_ops(p: Program, ks: list[int], src: int, name: str):
+    """Copies of the token-wise ops ks on one row; returns (ops, last scratch tensor)."""
+    out, cur = [], src
+    for j in ks:
+        op = p.ops[j]
+        y = op.outputs[0]
+        ys = like(p, y, (1, 1, p.tensors[y].shape[-1]), f"{p.tensors[y].name}_row")
+        out.append(Op(op.kind, [cur] + op.inputs[1:], [ys], dict(op.params), op.name))
+        cur = ys
+    return out, cur
+
+
+def _token_chain(m: _Match, k: int):
+    """LayerNorm at k starting a token-wise chain closed by a residual add."""
+    p = m.p
+    ln = p.ops[k]
+    x = ln.inputs[0]
+    shape = p.tensors[x].shape
+    if len(shape) != 3 or shape[0] != 1 or len(m.cons.get(x, [])) != 2 or is_io(p, x):
+        return None
+    ks, y, j = m.chain(ln.outputs[0])
+    add = _residual(m, x, y, j)
+    if add is None or not ks or p.tensors[y].shape != shape:
+        return None
+    n, e = shape[1], shape[2]
+    out = p.ops[add].outputs[0]
+    if is_io(p, out):
+        return None
+    xin = view(p, x, 0, (1, 1, e), f"{p.tensors[x].name}_row")
+    make_view_of(p, out, x, 0)
+    xout = view(p, out, 0, (1, 1, e), f"{p.tensors[out].name}_row")
+    ln_s = like(p, ln.outputs[0], (1, 1, e), f"{ln.name}_row")
+    body = [Op("LayerNorm", [xin] + ln.inputs[1:], [ln_s], dict(ln.params), ln.name)]
+    ops, ys = _emit_row_ops(p, ks, ln_s, ln.name)
+    body += ops
+    a = p.ops[add]
+    body.append(Op("Add", [xin if t == x else ys for t in a.inputs], [xout], dict(a.params), a.name))
+    return {k, add, *ks}, k, loop(n, body, {xin: e, xout: e}, f"{ln.name}_tokens")
+
+
+def _attention(m: _Match, k: int):
+    p = m.p
+    ln = p.ops[k]
+    x = ln.inputs[0]
+    shape = p.tensors[x].shape
+    if len(shape) != 3 or shape[0] != 1 or len(m.cons.get(x, [])) != 2 or is_io(p, x):
+        return None
+    n, e = shape[1], shape[2]
+    ks, qkv, j = m.chain(ln.outputs[0], {"Linear"})
+    if not ks or j is None or p.ops[j].kind != "Reshape":
+        return None
+    r5 = p.tensors[p.ops[j].outputs[0]].shape
+    if len(r5) != 5 or r5[:3] != (1, n, 3):
+        return None
+    heads, d = r5[3], r5[4]
+    a_dim = heads * d
+    jp = m.only(p.ops[j].outputs[0])
+    if jp is None or p.ops[jp].kind != "Permute" or list(p.ops[jp].params["perm"]) != [2, 0, 3, 1, 4]:
+        return None
+    split = {}
+    for js in m.cons.get(p.ops[jp].outputs[0], []):
+        s = p.ops[js]
+        if s.kind != "Slice" or s.params["axis"] != 0 or s.params["step"] != 1:
+            return None
+        jr = m.only(s.outputs[0])
+        if jr is None or p.ops[jr].kind != "Reshape" or p.tensors[p.ops[jr].outputs[0]].shape != (1, heads, n, d):
+            return None
+        split[s.params["start"]] = (js, jr, p.ops[jr].outputs[0])
+    if sorted(split) != [0, 1, 2]:
+        return None
+    q, kk, v = (split[i][2] for i in range(3))
+    jm = m.only(q)
+    if jm is None or m.only(kk) != jm:
+        return None
+    mm1 = p.ops[jm]
+    if mm1.kind != "Matmul" or mm1.inputs != [q, kk] or not mm1.params.get("transpose_b"):
+        return None
+    score_ks, prob, j2 = m.chain(mm1.outputs[0], {"Rescale", "Softmax"})
+    if j2 is None or m.only(v) != j2:
+        return None
+    mm2 = p.ops[j2]
+    if mm2.kind != "Matmul" or mm2.inputs != [prob, v] or mm2.params.get("transpose_b"):
+        return None
+    jt = m.only(mm2.outputs[0])
+    if jt is None or p.ops[jt].kind != "Permute" or list(p.ops[jt].params["perm"]) != [0, 2, 1, 3]:
+        return None
+    jr = m.only(p.ops[jt].outputs[0])
+    if jr is None or p.ops[jr].kind != "Reshape" or p.tensors[p.ops[jr].outputs[0]].shape != (1, n, a_dim):
+        return None
+    proj_ks, y, ja = m.chain(p.ops[jr].outputs[0], {"Linear"})
+    add = _residual(m, x, y, ja)
+    if add is None or not proj_ks or is_io(p, p.ops[add].outputs[0]):
+        return None
+    removed = {k, j, jp, jm, j2, jt, jr, add, *ks, *score_ks, *proj_ks} | {a for s in split.values() for a in s[:2]}
+
+    # K and V for all tokens, head-major [H, N, d]
+    kbuf = like(p, kk, (heads, n, d), f"{ln.name}_K")
+    vbuf = like(p, v, (heads, n, d), f"{ln.name}_V")
+    last = p.ops[ks[-1]]
+    pre = ks[:-1]
+    xin = view(p, x, 0, (1, 1, e), f"{p.tensors[x].name}_row")
+
+    def qkv_prefix(tag):
+        ln_s = like(p, ln.outputs[0], (1, 1, e), f"{ln.name}_{tag}")
+        ops = [Op("LayerNorm", [xin] + ln.inputs[1:], [ln_s], dict(ln.params), ln.name)]
+        more, cur = _emit_row_ops(p, pre, ln_s, f"{ln.name}_{tag}")
+        return ops + more, cur
+
+    # pass 1: K and V rows
+    ops1, cur = qkv_prefix("kv")
+    kv = like(p, qkv, (1, 1, 2 * a_dim), f"{ln.name}_kv_row")
+    ops1.append(Op("Linear", [cur] + slice_rows(p, last, a_dim, 3 * a_dim, f"{last.name}_kv"), [kv],
+                   dict(last.params), last.name))
+    ksrc, kdst = view(p, kv, 0, (1, d), f"{ln.name}_k_src"), view(p, kbuf, 0, (1, d), f"{ln.name}_k_dst")
+    vsrc, vdst = view(p, kv, a_dim, (1, d), f"{ln.name}_v_src"), view(p, vbuf, 0, (1, d), f"{ln.name}_v_dst")
+    ops1 += loop(heads, [Op("Reshape", [ksrc], [kdst], {}, f"{ln.name}_k")], {ksrc: d, kdst: n * d}, "k_heads")
+    ops1 += loop(heads, [Op("Reshape", [vsrc], [vdst], {}, f"{ln.name}_v")], {vsrc: d, vdst: n * d}, "v_heads")
+    new = loop(n, ops1, {xin: e, kdst: d, vdst: d}, f"{ln.name}_kv_tokens")
+
+    # pass 2: per query row
+    out = p.ops[add].outputs[0]
+    make_view_of(p, out, x, 0)
+    xout = view(p, out, 0, (1, 1, e), f"{p.tensors[out].name}_row")
+    ops2, cur = qkv_prefix("q")
+    q_s = like(p, q, (1, 1, a_dim), f"{ln.name}_q_row")
+    ops2.append(Op("Linear", [cur] + slice_rows(p, last, 0, a_dim, f"{last.name}_q"), [q_s], dict(last.params),
+                   last.name))
+    o_s = like(p, mm2.outputs[0], (1, 1, a_dim), f"{mm2.name}_row")
+    qh, kh = view(p, q_s, 0, (1, d), f"{ln.name}_q_h"), view(p, kbuf, 0, (n, d), f"{ln.name}_K_h")
+    vh, oh = view(p, vbuf, 0, (n, d), f"{ln.name}_V_h"), view(p, o_s, 0, (1, d), f"{mm2.name}_o_h")
+    s = like(p, mm1.outputs[0], (1, n), f"{mm1.name}_row")
+    head = [Op("Matmul", [qh, kh], [s], dict(mm1.params), mm1.name)]
+    for js in score_ks:
+        op = p.ops[js]
+        s2 = like(p, op.outputs[0], (1, n), f"{op.name}_row")
+        head.append(Op(op.kind, [s] + op.inputs[1:], [s2], dict(op.params), op.name))
+        s = s2
+    head.append(Op("Matmul", [s, vh], [oh], dict(mm2.params), mm2.name))
+    ops2 += loop(heads, head, {qh: d, kh: n * d, vh: n * d, oh: d}, f"{ln.name}_heads")
+    proj, ys = _emit_row_ops(p, proj_ks, o_s, "proj")
+    ops2 += proj
+    a = p.ops[add]
+    ops2.append(Op("Add", [xin if t == x else ys for t in a.inputs], [xout], dict(a.params), a.name))
+    new += loop(n, ops2, {xin: e, xout: e}, f"{ln.name}_queries")
+    return removed, k, new
+
+
+def run(program: Program) -> Program:
+    m = _Match(program)  # rewrites only add tensors and turn block outputs into views: one analysis serves all
+    rewrites, taken = [], set()
+    for k, op in enumerate(list(program.ops)):
+        if op.kind != "LayerNorm" or k in taken:
+            continue
+        hit = _attention(m, k) or _token_chain(m, k)
+        if hit is not None:
+            rewrites.append(hit)
+            taken |= hit[0]
+    if not rewrites:
+        return program
+    starts = {at: new for _, at, new in rewrites}
+    ops = []
+    for k, op in enumerate(program.ops):
+        if k in starts:
+            ops.extend(starts[k])
+        if k not in taken:
+            ops.append(op)
+    program.ops = ops
+    return program
