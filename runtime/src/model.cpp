@@ -121,8 +121,46 @@ class Runner {
     }
     if (tt->dtype() == fb::DType::FLOAT32) return static_cast<uint8_t*>(outs_[detail::find_index(p_->outputs(), t)].data);
     const uint32_t off = tt->offset();
-    if (off < m_.input_pool_bytes) return static_cast<uint8_t*>(ins_[0].data) + off;
-    return arena_ + (off - m_.input_pool_bytes);
+    const int64_t shift = loop_shift(t);  // keeps the address inside the same region (checked at load)
+    if (off < m_.input_pool_bytes) return static_cast<uint8_t*>(ins_[0].data) + (off + shift);
+    return arena_ + (off - m_.input_pool_bytes + shift);
+  }
+
+  // Byte shift of tensor t from the enclosing LOOP iterations (schema.fbs LoopParams).
+  int64_t loop_shift(int32_t t) const {
+    int64_t shift = 0;
+    for (int32_t d = 0; d < depth_; ++d) {
+      const auto* ts = loops_[d].p->tensors();
+      for (uint32_t k = 0; ts && k < ts->size(); ++k) {
+        if (ts->Get(k) == t) shift += static_cast<int64_t>(loops_[d].iter) * loops_[d].p->strides()->Get(k);
+      }
+    }
+    return shift;
+  }
+
+  // Runs ops [lo, hi); a LOOP runs its body `count` times with its tensors shifted, then execution continues.
+  void run_range(uint32_t lo, uint32_t hi) {
+    const auto* ops = p_->ops();
+    uint32_t k = lo;
+    while (k < hi) {
+      const fb::Op* op = ops->Get(k);
+      if (op->params_type() == OpParams::LoopParams) {
+        const auto* q = op->params_as_LoopParams();
+        const uint32_t end = k + 1 + static_cast<uint32_t>(q->body());
+        loops_[depth_] = Frame{q, 0};
+        ++depth_;
+        for (int32_t it = 0; it < q->count(); ++it) {
+          loops_[depth_ - 1].iter = it;
+          run_range(k + 1, end);
+        }
+        --depth_;
+        k = end;
+        continue;
+      }
+      mcuformer_profile_op(static_cast<int32_t>(k), static_cast<int32_t>(op->params_type()));
+      run_op(op);
+      ++k;
+    }
   }
   int8_t* s8(int32_t t) const { return reinterpret_cast<int8_t*>(addr(t)); }
   const int32_t* s32(int32_t t) const { return reinterpret_cast<const int32_t*>(addr(t)); }
@@ -270,6 +308,12 @@ class Runner {
   uint8_t* arena_;
   const IoTensor* ins_;
   const IoTensor* outs_;
+  struct Frame {
+    const fb::LoopParams* p;
+    int32_t iter;
+  };
+  Frame loops_[detail::kMaxLoopDepth] = {};
+  int32_t depth_ = 0;  // nesting checked at load (<= kMaxLoopDepth)
 };
 
 bool io_ok(const Model& model, bool input, const IoTensor* io, size_t count) {
@@ -300,13 +344,8 @@ Status model_run(const Model& model, uint8_t* arena, size_t arena_bytes, const I
   if (arena_bytes < model.arena_bytes) return Status::kArenaTooSmall;
   if (model.arena_bytes > 0 && arena == nullptr) return Status::kArenaTooSmall;
   if (reinterpret_cast<uintptr_t>(arena) % 16 != 0) return Status::kMisaligned;
-  const Runner runner(model, arena, inputs, outputs);
-  const auto* ops = program_of(model)->ops();
-  for (uint32_t i = 0; i < ops->size(); ++i) {
-    const fb::Op* op = ops->Get(i);
-    mcuformer_profile_op(static_cast<int32_t>(i), static_cast<int32_t>(op->params_type()));
-    runner.run_op(op);
-  }
+  Runner runner(model, arena, inputs, outputs);
+  runner.run_range(0, program_of(model)->ops()->size());
   mcuformer_profile_op(-1, 0);
   runner.copy_int8_outputs();
   return Status::kOk;

@@ -11,6 +11,7 @@ namespace {
 constexpr int32_t kMaxLayerNormC = 32768;
 constexpr int32_t kMaxMeanReduce = 1 << 23;
 constexpr int32_t kMaxMatmulK = 32768;
+constexpr int64_t kMaxSpan = int64_t{1} << 33;
 constexpr int64_t kMaxEps = int64_t{1} << 62;
 
 bool zp_ok(int32_t zp) { return zp >= -128 && zp <= 127; }
@@ -31,8 +32,14 @@ class Checker {
     for (int32_t t = 0; t < num_tensors_; ++t) {
       if (!tensor_ok(t)) return Status::kInvalidBlob;
     }
-    for (uint32_t i = 0; i < p_->ops()->size(); ++i) {
+    const uint32_t n_ops = p_->ops()->size();
+    for (uint32_t i = 0; i < n_ops; ++i) {
+      while (depth_ > 0 && i >= loops_[depth_ - 1].end) --depth_;
       const fb::Op* op = p_->ops()->Get(i);
+      if (op != nullptr && op->params_type() == fb::OpParams::LoopParams) {
+        if (!loop_ok(op, i, depth_ > 0 ? loops_[depth_ - 1].end : n_ops)) return Status::kInvalidBlob;
+        continue;
+      }
       const Status s = op_ok(op);
       if (s != Status::kOk) return s;
     }
@@ -159,6 +166,46 @@ class Checker {
   bool i8_lut(int32_t t) const {
     const Shape s = shape(t);
     return i8(t) && s.rank == 1 && s.d[0] == 256;
+  }
+
+  // LOOP: the body [i + 1, end) lies inside the enclosing body; every listed tensor is an int8 activation of the
+  // address space whose shifted range, over all iterations of all enclosing loops that list it, stays inside the
+  // region (input pool or arena) its unshifted offset is in.
+  bool loop_ok(const fb::Op* op, uint32_t i, uint32_t parent_end) {
+    const auto* q = op->params_as_LoopParams();
+    if (q == nullptr || depth_ >= kMaxLoopDepth || q->count() < 1 || q->body() < 0) return false;
+    if ((op->inputs() && op->inputs()->size() != 0) || (op->outputs() && op->outputs()->size() != 0)) return false;
+    const uint64_t end = uint64_t{i} + 1 + static_cast<uint64_t>(q->body());
+    if (end > parent_end) return false;
+    const auto* ts = q->tensors();
+    const auto* ss = q->strides();
+    const uint32_t n = ts ? ts->size() : 0;
+    if ((ss ? ss->size() : 0) != n) return false;
+    loops_[depth_++] = Frame{q, static_cast<uint32_t>(end)};
+    for (uint32_t j = 0; j < n; ++j) {
+      const int32_t t = ts->Get(j);
+      if (t < 0 || t >= num_tensors_ || is_constant(t) || is_input(t) || dtype(t) != fb::DType::INT8) return false;
+      for (uint32_t k = 0; k < j; ++k) {
+        if (ts->Get(k) == t) return false;
+      }
+      int64_t lo = 0, hi = 0;  // total shift range over the loop nest
+      for (int32_t d = 0; d < depth_; ++d) {
+        const auto* dts = loops_[d].p->tensors();
+        for (uint32_t k = 0; dts && k < dts->size(); ++k) {
+          if (dts->Get(k) != t) continue;
+          const int64_t span = static_cast<int64_t>(loops_[d].p->count() - 1) * loops_[d].p->strides()->Get(k);
+          if (span > kMaxSpan || span < -kMaxSpan) return false;  // beyond any address space; keeps sums exact
+          (span < 0 ? lo : hi) += span;
+        }
+      }
+      const int64_t off = tensor(t)->offset();
+      const int64_t nbytes = static_cast<int64_t>(shape(t).numel);
+      const int64_t pool = p_->input_pool_bytes();
+      const int64_t region_lo = off < pool ? 0 : pool;
+      const int64_t region_hi = off < pool ? pool : static_cast<int64_t>(space_);
+      if (off + lo < region_lo || off + hi + nbytes > region_hi) return false;
+    }
+    return true;
   }
 
   Status op_ok(const fb::Op* op) {
@@ -345,6 +392,12 @@ class Checker {
   const flatbuffers::Vector<int32_t>* ins_ = nullptr;
   const flatbuffers::Vector<int32_t>* outs_ = nullptr;
   bool unsupported_ = false;
+  struct Frame {
+    const fb::LoopParams* p;
+    uint32_t end;
+  };
+  Frame loops_[kMaxLoopDepth] = {};
+  int32_t depth_ = 0;
 };
 
 }  // namespace

@@ -12,6 +12,7 @@ namespace detail {
 namespace fb = ::mcuformer_fb;
 
 constexpr int32_t kMaxConcatInputs = 16;
+constexpr int32_t kMaxLoopDepth = 8;  // LOOP nesting (patch rows x channels, blocks x tokens x heads...)
 
 inline const fb::Program* program_of(const Model& m) { return static_cast<const fb::Program*>(m.program); }
 
