@@ -99,7 +99,10 @@ def build_vit_ir(arch, int8_input: bool = True, overwrite_input: bool = True) ->
         s = b.op("Softmax", [s, b.const(f"{nm}_exp", (256,), np.int32)], (1, h, n, n), f"{nm}_softmax")
         o = b.op("Matmul", [s, qkv[2]], (1, h, n, d), f"{nm}_av", a_zp=0, b_zp=0, output_zp=0, mult=1 << 30,
                  shift=31, transpose_b=False)
-        o = b.op("Permute", [o], (1, n, h, d), f"{nm}_transpose", perm=[0, 2, 1, 3])
+        if h == 1:  # only a size-1 dim moves: the lowering emits a Reshape
+            o = b.op("Reshape", [o], (1, n, h, d), f"{nm}_transpose")
+        else:
+            o = b.op("Permute", [o], (1, n, h, d), f"{nm}_transpose", perm=[0, 2, 1, 3])
         o = b.op("Reshape", [o], (1, n, a_dim), f"{nm}_merge")
         o = b.linear(o, (1, n), a_dim, e, ratio, f"{nm}_proj")
         x = b.op("Add", [x, o], (1, n, e), f"{nm}_res1", **add)

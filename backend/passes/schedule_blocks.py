@@ -134,7 +134,11 @@ def _attention(m: _Match, k: int):
     if mm2.kind != "Matmul" or mm2.inputs != [prob, v] or mm2.params.get("transpose_b"):
         return None
     jt = m.only(mm2.outputs[0])
-    if jt is None or p.ops[jt].kind != "Permute" or list(p.ops[jt].params["perm"]) != [0, 2, 1, 3]:
+    if jt is None:
+        return None
+    t_op = p.ops[jt]  # heads -> tokens transpose; with one head the lowering emits it as a Reshape
+    if not ((t_op.kind == "Permute" and list(t_op.params["perm"]) == [0, 2, 1, 3]) or
+            (t_op.kind == "Reshape" and heads == 1 and p.tensors[t_op.outputs[0]].shape == (1, n, 1, d))):
         return None
     jr = m.only(p.ops[jt].outputs[0])
     if jr is None or p.ops[jr].kind != "Reshape" or p.tensors[p.ops[jr].outputs[0]].shape != (1, n, a_dim):

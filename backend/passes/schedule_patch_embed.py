@@ -45,6 +45,8 @@ def run(program: Program) -> Program:
         ntok = g_rows * g_cols + 1
         if program.tensors[x0].shape != (1, ntok, e) or program.tensors[img].view_of is not None:
             continue
+        if not program.is_planned(img):  # the caller's buffer, not in the input pool: no row views into it
+            continue
         gather = like(program, img, (1, c, ph, w), f"{conv.name}_gather")
         src = view(program, img, 0, (1, 1, ph, w), f"{conv.name}_src")
         dst = view(program, gather, 0, (1, 1, ph, w), f"{conv.name}_dst")

@@ -1,0 +1,79 @@
+"""Memory benchmark: our arena vs ExecuTorch's greedy planner vs MCUFormer's formula (issue 3).
+
+    python benchmarks/memory.py        # prints the table, writes benchmarks/results/memory.json
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from mcuformer.nas.space import Arch
+
+HERE = Path(__file__).resolve().parent
+
+
+def _arch(img, chans, classes, patch, embed, depth, heads, head_dim, mlp, rank) -> Arch:
+    return Arch(img_size=img, in_chans=chans, num_classes=classes, patch_size=patch, embed_dim=embed, depth=depth,
+                num_heads=(heads,) * depth, head_dim=head_dim, mlp_ratio=(mlp,) * depth, rank_ratio=(rank,) * depth)
+
+
+ROWS: list[tuple[str, Arch]] = [
+    ("mcuformer-largest p16 E216 D14 H4 M4 r.95", _arch(240, 3, 1000, 16, 216, 14, 4, 64, 4.0, 0.95)),
+    ("anchor p20 E192 D12 H3 M4 r.9", _arch(240, 3, 1000, 20, 192, 12, 3, 64, 4.0, 0.9)),
+    ("anchor p16 E216 D1 H4 M4 r.9", _arch(240, 3, 1000, 16, 216, 1, 4, 64, 4.0, 0.9)),
+    ("mcuformer p24 E168 D12 H3 M3.5 r.4", _arch(240, 3, 1000, 24, 168, 12, 3, 64, 3.5, 0.4)),
+    ("mcuformer p32 E192 D13 H4 M4 r.6", _arch(240, 3, 1000, 32, 192, 13, 4, 64, 4.0, 0.6)),
+    ("deit-tiny 224 p16 E192 D12 H3", _arch(224, 3, 1000, 16, 192, 12, 3, 64, 4.0, 1.0)),
+    ("fmnist p7 E32 D3 H2 M2 r.5", _arch(28, 1, 10, 7, 32, 3, 2, 16, 2.0, 0.5)),
+    ("fmnist p4 E64 D4 H4 M4 r1", _arch(28, 1, 10, 4, 64, 4, 4, 16, 4.0, 1.0)),
+    ("fmnist p2 E96 D6 H4 M3 r.7", _arch(28, 1, 10, 2, 96, 6, 4, 16, 3.0, 0.7)),
+]
+
+RUNTIME_RESERVE = 16 * 1024  # stack + runtime state allowance when checking a 320 KB fit
+BUDGET = 320 * 1024
+
+
+def rows(et: bool = True) -> list[dict]:
+    sys.path.insert(0, str(HERE))
+    from et_greedy import et_greedy_arena
+
+    from mcuformer.backend.memory import plan_vit
+
+    out = []
+    for name, arch in ROWS:
+        rep = plan_vit(arch)  # deployed: int8 image, overwrite_input=True
+        imagenet = arch.img_size >= 224 and arch.in_chans == 3
+        greedy = et_greedy_arena(arch) if et else None
+        out.append({
+            "name": name, "arch": arch.to_dict(), "tokens": arch.num_tokens,
+            "et_greedy_arena_bytes": greedy, "paper_formula_bytes": rep.paper_formula_bytes,
+            "arena_bytes": rep.arena_bytes, "input_bytes": rep.input_bytes, "total_sram_bytes": rep.total_sram_bytes,
+            "bound_bytes": rep.bound_bytes, "efficiency": round(rep.efficiency, 4), "flash_bytes": rep.flash_bytes,
+            "peak_op": rep.peak_op,
+            "within_2pct": rep.planned_bytes <= 1.02 * rep.bound_bytes,
+            "vs_et_greedy": round(greedy / rep.total_sram_bytes, 1) if greedy else None,
+            "fits_320KB_with_reserve": rep.total_sram_bytes + RUNTIME_RESERVE <= BUDGET if imagenet else None,
+        })
+    return out
+
+
+def main() -> None:
+    res = rows()
+    hdr = (f"{'network':42s} {'ET greedy':>11s} {'formula':>9s} {'ours total':>10s} {'arena':>8s} {'bound':>8s} "
+           f"{'eff':>6s} {'ET/ours':>7s}")
+    print(hdr)
+    print("-" * len(hdr))
+    for r in res:
+        print(f"{r['name']:42s} {r['et_greedy_arena_bytes'] or 0:>11,d} {r['paper_formula_bytes']:>9,d} "
+              f"{r['total_sram_bytes']:>10,d} {r['arena_bytes']:>8,d} {r['bound_bytes']:>8,d} {r['efficiency']:>6.3f} "
+              f"{r['vs_et_greedy'] or 0:>7.1f}")
+    out = HERE / "results" / "memory.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=1))
+    print(f"\nours total = int8 input image (overwritten, input pool) + arena; efficiency = (pool + arena) / bound;"
+          f" written {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""A real exported NAS ViT through quantize -> partition -> preprocess: the scheduled blob is bit-exact with the
+unfused lowering, its arena equals plan_vit(arch), and `mcuformer memory` reads it back from the .pte."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mcuformer.backend import MCUFormerPartitioner, MCUFormerQuantizer, reference
+from mcuformer.backend.lowering import Lowering
+from mcuformer.backend.memory import plan_program, plan_vit
+from mcuformer.backend.memory.report import memory_main
+from mcuformer.backend.ops import RULES_BY_TARGET
+from mcuformer.backend.serialization.serialize import deserialize
+from mcuformer.nas.space import Arch
+from mcuformer.nas.vit import ViT
+
+ARCH = Arch(img_size=28, in_chans=1, num_classes=10, patch_size=7, embed_dim=32, depth=2, num_heads=(2, 1),
+            head_dim=16, mlp_ratio=(2.0, 3.0), rank_ratio=(0.5, 1.0))
+
+
+@pytest.fixture(scope="module")
+def lowered(tmp_path_factory):
+    from executorch.exir import to_edge_transform_and_lower
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    import mcuformer.backend.preprocess as pp
+
+    torch.manual_seed(0)
+    m = ViT(ARCH).eval()
+    x = torch.randn(1, 1, 28, 28)
+    gm = torch.export.export(m, (x,), strict=True).module(check_guards=False)
+    prepared = prepare_pt2e(gm, MCUFormerQuantizer())
+    for _ in range(4):
+        prepared(torch.randn(1, 1, 28, 28))
+    ep = torch.export.export(convert_pt2e(prepared), (x,), strict=True)
+    unfused = []
+    real = pp.lower_program
+
+    def spy(edge_program, overwrite_input=False):
+        unfused.append(Lowering(edge_program, RULES_BY_TARGET).run())
+        return real(edge_program, overwrite_input)
+
+    pp.lower_program = spy
+    try:
+        et = to_edge_transform_and_lower(ep, partitioner=[MCUFormerPartitioner()]).to_executorch()
+    finally:
+        pp.lower_program = real
+    path = tmp_path_factory.mktemp("pte") / "vit.pte"
+    path.write_bytes(et.buffer)
+    from mcuformer.backend.memory.report import delegate_blobs
+
+    blob = deserialize(delegate_blobs(et.buffer)[0])
+    return unfused[0], blob, path, x.numpy()
+
+
+def test_scheduled_blob_bit_exact(lowered):
+    unfused, blob, _, x = lowered
+    plan_program(unfused)
+    want = reference.run(unfused, [x], arena=True)[0]
+    got = reference.run(blob, [x], arena=True)[0]
+    assert np.array_equal(got, want)
+    assert any(op.kind == "Loop" for op in blob.ops)
+    assert blob.arena_bytes < unfused.arena_bytes
+
+
+def test_plan_vit_matches_real_model(lowered):
+    _, blob, _, _ = lowered
+    rep = plan_vit(ARCH, int8_input=False, overwrite_input=False)
+    assert rep.arena_bytes == blob.arena_bytes
+
+
+def test_memory_cli(lowered, tmp_path):
+    _, blob, path, _ = lowered
+    js, png = tmp_path / "m.json", tmp_path / "m.png"
+    assert memory_main([str(path), "--json", str(js), "--png", str(png), "--budget", "65536"]) == 0
+    d = json.loads(js.read_text())
+    for k in ("arena_bytes", "bound_bytes", "input_bytes", "total_sram_bytes"):
+        assert k in d
+    assert d["arena_bytes"] == blob.arena_bytes
+    assert d["total_sram_bytes"] == d["input_bytes"] + d["arena_bytes"]
+    assert d["bound_bytes"] <= d["arena_bytes"] + d["input_pool_bytes"]
+    assert png.stat().st_size > 10_000
+    assert memory_main([str(path), "--budget", "100"]) == 1
