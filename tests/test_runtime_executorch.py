@@ -102,3 +102,20 @@ def test_wrong_input_shape_and_dtype_are_errors(lowered):
         method.execute([torch.randint(-5, 5, (4, 16), dtype=torch.int8)])
     out = method.execute([torch.randn(4, 16)])[0]  # still usable afterwards
     assert out.shape == (4, 10)
+
+
+def test_scheduled_vit_bit_exact_through_executorch():
+    """A whole ViT (patch embedding, cls token, attention, MLP, LayerNorm, head), scheduled by the backend's passes
+    (LOOPs over patch rows / tokens / heads, views, in-place ops) runs in ExecuTorch bit-exact with the reference."""
+    from test_runtime_support import tiny_vit
+
+    _, pte, blob = tiny_vit()
+    program = deserialize(blob)
+    assert any(op.kind == "Loop" for op in program.ops)
+    method = _method(pte)
+    rng = np.random.default_rng(2)
+    for _ in range(10):
+        x = rng.standard_normal((1, 1, 28, 28)).astype(np.float32)
+        got = method.execute([torch.from_numpy(x)])[0].numpy()
+        want = np.asarray(reference.run(program, [x])[0], np.float32).reshape(got.shape)
+        assert np.array_equal(got.view(np.uint32), want.view(np.uint32))

@@ -13,7 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _build_and_run(build_dir: Path, *cmake_args: str) -> subprocess.CompletedProcess:
+def _build_and_run(build_dir: Path, *cmake_args: str, args: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     if shutil.which("cmake") is None or shutil.which("c++") is None:
         pytest.skip("cmake / c++ not installed")
     build_dir.mkdir(parents=True, exist_ok=True)
@@ -27,7 +27,7 @@ def _build_and_run(build_dir: Path, *cmake_args: str) -> subprocess.CompletedPro
     env = dict(os.environ,
                ASAN_OPTIONS="abort_on_error=0:halt_on_error=1:detect_leaks=1:strict_string_checks=1",
                UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
-    return subprocess.run([str(build_dir / "mcuformer_cpp_tests")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    return subprocess.run([str(build_dir / "mcuformer_cpp_tests"), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, env=env, timeout=600)
 
 
@@ -36,6 +36,22 @@ def test_cpp_tests_under_asan_ubsan():
     assert proc.returncode == 0, proc.stdout[-8000:]
     assert "0 failed checks" in proc.stdout
     assert "ERROR: AddressSanitizer" not in proc.stdout and "runtime error:" not in proc.stdout
+
+
+def test_fuzz_real_blobs_under_asan_ubsan(tmp_path):
+    """Mutants (bit flips with the CRC fixed, extreme 32-bit words) of real blobs: a one-op program and a whole
+    scheduled ViT (LOOPs, views, in-place ops) from the backend. Whatever loads must run clean."""
+    from mcuformer.backend.serialization.serialize import serialize
+    from test_runtime_blob import linear_program
+    from test_runtime_support import tiny_vit
+
+    seeds = [tmp_path / "linear.blob", tmp_path / "vit.blob"]
+    seeds[0].write_bytes(serialize(linear_program()[0]))
+    seeds[1].write_bytes(tiny_vit()[2])
+    proc = _build_and_run(REPO / "build" / "asan", "-DMCUFORMER_SANITIZE=ON", "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
+                          args=("--fuzz", "4000", *map(str, seeds)))
+    assert proc.returncode == 0, proc.stdout[-8000:]
+    assert "0 failed checks" in proc.stdout and proc.stdout.count("mutants ran") == 2
 
 
 def test_cpp_tests_release():

@@ -77,7 +77,93 @@ uint64_t rng_next(uint64_t* s) {  // splitmix64
 
 }  // namespace t
 
+// --fuzz BUDGET FILE...: single-bit flips (CRC fixed) and extreme 32-bit words of each blob file, run with
+// zero-filled inputs of the right sizes inside a guarded arena. Every byte outside weight data is mutated when that
+// fits in about BUDGET mutants per file, else an evenly spaced subset of bytes. Seeds are real blobs written by the
+// Python tests.
+static int fuzz_files(size_t budget, int n, char** files) {
+  for (int f = 0; f < n; ++f) {
+    FILE* fp = std::fopen(files[f], "rb");
+    if (fp == nullptr) {
+      std::fprintf(stderr, "cannot open %s\n", files[f]);
+      return 2;
+    }
+    std::vector<uint8_t> blob;
+    uint8_t buf[4096];
+    size_t got;
+    while ((got = std::fread(buf, 1, sizeof buf, fp)) > 0) blob.insert(blob.end(), buf, buf + got);
+    std::fclose(fp);
+    t::Aligned a(blob);
+    mcuformer::Model model;
+    if (mcuformer::model_load(a.ptr, a.size, &model) != mcuformer::Status::kOk) {
+      std::fprintf(stderr, "seed %s does not load\n", files[f]);
+      return 2;
+    }
+    std::vector<std::vector<uint64_t>> store;  // 8-byte aligned I/O buffers
+    std::vector<mcuformer::IoTensor> ins, outs;
+    for (int io = 0; io < 2; ++io) {
+      const size_t count = io == 0 ? mcuformer::model_num_inputs(model) : mcuformer::model_num_outputs(model);
+      for (size_t i = 0; i < count; ++i) {
+        const mcuformer::DType d = io == 0 ? mcuformer::model_input_dtype(model, i) : mcuformer::model_output_dtype(model, i);
+        const size_t nbytes = (io == 0 ? mcuformer::model_input_numel(model, i) : mcuformer::model_output_numel(model, i)) *
+                              mcuformer::dtype_size(d);
+        store.emplace_back(nbytes / 8 + 1, 0);
+        (io == 0 ? ins : outs).push_back({store.back().data(), d, nbytes});
+      }
+    }
+    // Weight bytes are not interesting to mutate (any value is valid): skip each constant's data after its first
+    // 16 bytes (the length prefix and alignment padding before it are still mutated).
+    std::vector<std::pair<size_t, size_t>> skip;
+    const auto* prog = static_cast<const mcuformer_fb::Program*>(model.program);
+    for (uint32_t c = 0; prog->constants() && c < prog->constants()->size(); ++c) {
+      const auto* d = prog->constants()->Get(c)->data();
+      const size_t at = static_cast<size_t>(d->data() - a.ptr);
+      if (d->size() > 16) skip.emplace_back(at + 16, at + d->size());
+    }
+    auto skipped = [&](size_t pos) {
+      for (const auto& r : skip) {
+        if (pos >= r.first && pos < r.second) return true;
+      }
+      return false;
+    };
+    const uint32_t extremes[] = {0u, 1u, 0x7FFFFFFFu, 0x80000000u, 0xFFFFFFFFu, 0xFFFFu, 0x10000u};
+    size_t ran = 0, rejected = 0;
+    auto attempt = [&](std::vector<uint8_t>& v) {
+      v = t::wrap(v.data() + mcuformer::kBlobHeaderSize, v.size() - mcuformer::kBlobHeaderSize);
+      bool guards = true;
+      for (auto& s : store) std::fill(s.begin(), s.end(), 0);
+      if (t::run(v, ins, outs, &guards) == mcuformer::Status::kOk) ++ran; else ++rejected;
+      CHECK(guards);
+    };
+    size_t candidates = 0;
+    for (size_t pos = mcuformer::kBlobHeaderSize; pos < blob.size(); ++pos) candidates += skipped(pos) ? 0 : 1;
+    const size_t every = candidates * 10 / (budget ? budget : 1) + 1;  // ~10 mutants per chosen byte
+    size_t seen = 0;
+    for (size_t pos = mcuformer::kBlobHeaderSize; pos < blob.size(); ++pos) {
+      if (skipped(pos) || seen++ % every != 0) continue;
+      for (int bit = 0; bit < 8; ++bit) {
+        std::vector<uint8_t> v = blob;
+        v[pos] ^= static_cast<uint8_t>(1u << bit);
+        attempt(v);
+      }
+      if (pos + 4 <= blob.size() && (every > 1 || pos % 4 == 0)) {
+        for (uint32_t val : extremes) {
+          std::vector<uint8_t> v = blob;
+          std::memcpy(v.data() + pos, &val, 4);
+          attempt(v);
+        }
+      }
+    }
+    std::printf("fuzz %s: %zu bytes, %zu mutants ran, %zu rejected\n", files[f], blob.size(), ran, rejected);
+  }
+  std::printf("%d failed checks\n", t::failures);
+  return t::failures == 0 ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
+  if (argc > 2 && std::strcmp(argv[1], "--fuzz") == 0) {
+    return fuzz_files(std::strtoul(argv[2], nullptr, 10), argc - 3, argv + 3);
+  }
   const char* only = argc > 1 ? argv[1] : nullptr;
   int ran = 0;
   for (const t::Case& c : t::registry()) {
