@@ -12,6 +12,13 @@ extern "C" __attribute__((weak)) void mcuformer_profile_op(int32_t op_index, int
 
 namespace mcuformer {
 
+// Kernels with a Cortex-M7 DSP variant: used where the target has the DSP extension, unless forced to ref.
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !defined(MCUFORMER_FORCE_REF_KERNELS)
+namespace fast = cm7;
+#else
+namespace fast = ref;
+#endif
+
 using detail::fb::OpParams;
 using detail::program_of;
 using detail::Shape;
@@ -192,7 +199,7 @@ class Runner {
         const Shape xs = shape(x), ws = shape(in->Get(1));
         const int32_t K = ws.d[1], N = ws.d[0];
         const int32_t M = static_cast<int32_t>(xs.numel / static_cast<uint64_t>(K));
-        ref::linear_s8(s8(x), s8(in->Get(1)), s32(in->Get(2)), s32(in->Get(3)), s32(in->Get(4)),
+        fast::linear_s8(s8(x), s8(in->Get(1)), s32(in->Get(2)), s32(in->Get(3)), s32(in->Get(4)),
                        q->has_lut() ? s8(in->Get(5)) : nullptr, q->output_zp(), s8(y), M, N, K);
         break;
       }
@@ -211,7 +218,7 @@ class Runner {
         const int32_t M = a.d[r - 2], K = a.d[r - 1];
         const int32_t N = q->transpose_b() ? b.d[r - 2] : b.d[r - 1];
         const int32_t batch = static_cast<int32_t>(a.numel / (static_cast<uint64_t>(M) * static_cast<uint64_t>(K)));
-        ref::matmul_s8(s8(x), s8(in->Get(1)), s8(y), batch, M, K, N, q->transpose_b(), q->a_zp(), q->b_zp(),
+        fast::matmul_s8(s8(x), s8(in->Get(1)), s8(y), batch, M, K, N, q->transpose_b(), q->a_zp(), q->b_zp(),
                        q->output_zp(), q->mult(), q->shift());
         break;
       }

@@ -292,3 +292,44 @@ TEST(input_pool_in_place) {
   CHECK(out == want);
   CHECK(guards);
 }
+
+// The Cortex-M7 kernels (host emulation of SXTB16/SMLAD here, the real instructions on the target) against the
+// reference: random shapes (K not a multiple of 4, odd N, several column chunks), zero points, extreme values.
+TEST(cm7_kernels_bit_exact_with_ref) {
+  uint64_t s = 7;
+  auto r8 = [&](std::vector<int8_t>& v, bool extreme) {
+    for (auto& e : v) e = static_cast<int8_t>(extreme ? ((t::rng_next(&s) & 1) ? 127 : -128) : t::rng_next(&s));
+  };
+  for (int iter = 0; iter < 400; ++iter) {
+    const bool extreme = iter % 5 == 0;
+    const int32_t M = 1 + t::rng_next(&s) % 5, N = 1 + t::rng_next(&s) % 70, K = 1 + t::rng_next(&s) % 70;
+    const int32_t batch = 1 + t::rng_next(&s) % 3;
+    std::vector<int8_t> x(M * K), w(N * K), lut(256), y1(M * N), y2(M * N);
+    r8(x, extreme);
+    r8(w, extreme);
+    r8(lut, false);
+    std::vector<int32_t> bias(N), mult(N), shift(N);
+    for (int32_t n = 0; n < N; ++n) {
+      bias[n] = static_cast<int32_t>(t::rng_next(&s));  // any int32: wrap-around must agree too
+      mult[n] = static_cast<int32_t>(t::rng_next(&s));
+      shift[n] = 1 + static_cast<int32_t>(t::rng_next(&s) % 62);
+    }
+    const int8_t* l = iter % 2 ? lut.data() : nullptr;
+    mcuformer::ref::linear_s8(x.data(), w.data(), bias.data(), mult.data(), shift.data(), l, 3, y1.data(), M, N, K);
+    mcuformer::cm7::linear_s8(x.data(), w.data(), bias.data(), mult.data(), shift.data(), l, 3, y2.data(), M, N, K);
+    CHECK(y1 == y2);
+
+    std::vector<int8_t> a(batch * M * K), b(batch * K * N), z1(batch * M * N), z2(batch * M * N);
+    r8(a, extreme);
+    r8(b, extreme);
+    const int32_t za = static_cast<int32_t>(t::rng_next(&s) % 256) - 128, zb = static_cast<int32_t>(t::rng_next(&s) % 256) - 128;
+    const int32_t zo = static_cast<int32_t>(t::rng_next(&s) % 256) - 128;
+    const int32_t mm = static_cast<int32_t>(t::rng_next(&s)), sh = 1 + static_cast<int32_t>(t::rng_next(&s) % 40);
+    for (int tb = 0; tb < 2; ++tb) {
+      const int32_t zaa = iter % 7 == 0 ? 0 : za, zbb = iter % 11 == 0 ? 0 : zb;
+      mcuformer::ref::matmul_s8(a.data(), b.data(), z1.data(), batch, M, K, N, tb, zaa, zbb, zo, mm, sh);
+      mcuformer::cm7::matmul_s8(a.data(), b.data(), z2.data(), batch, M, K, N, tb, zaa, zbb, zo, mm, sh);
+      CHECK(z1 == z2);
+    }
+  }
+}

@@ -95,4 +95,15 @@ void concat_s8(const int8_t* const* xs, const int32_t* lens, int32_t count, size
 void reshape_s8(const int8_t* x, int8_t* y, size_t nbytes);
 
 }  // namespace ref
+
+// Cortex-M7 DSP variants (src/kernels/cm7/): same contracts, bit-exact with ref. They build everywhere (a portable
+// emulation of SXTB16/SMLAD stands in on the host, so host tests cover them); model_run uses them when the target
+// has __ARM_FEATURE_DSP, unless the build sets MCUFORMER_KERNELS=ref (CMake) for a scalar baseline.
+namespace cm7 {
+void linear_s8(const int8_t* x, const int8_t* weight, const int32_t* bias, const int32_t* mult, const int32_t* shift,
+               const int8_t* lut, int32_t output_zp, int8_t* y, int32_t M, int32_t N, int32_t K);
+void matmul_s8(const int8_t* a, const int8_t* b, int8_t* y, int32_t batch, int32_t M, int32_t K, int32_t N,
+               bool transpose_b, int32_t a_zp, int32_t b_zp, int32_t output_zp, int32_t mult, int32_t shift);
+}  // namespace cm7
+
 }  // namespace mcuformer
