@@ -12,6 +12,8 @@ import torch
 from executorch.exir import EdgeProgramManager, ExecutorchBackendConfig, to_edge, to_edge_transform_and_lower
 from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
+from .lowering import Lowering
+from .ops import RULES_BY_TARGET
 from .partitioner import MCUFormerPartitioner
 from .quantizer import MCUFormerQuantizer
 from .serialization.serialize import deserialize
@@ -33,13 +35,21 @@ class Lowered:
     edge: EdgeProgramManager
     partitioner: MCUFormerPartitioner
 
-    def delegate_blobs(self) -> list[bytes]:
+    def _lowered_modules(self):
         gm = self.edge.exported_program().graph_module
-        return [getattr(gm, n.target).processed_bytes for n in gm.graph.nodes
+        return [getattr(gm, n.target) for n in gm.graph.nodes
                 if n.op == "get_attr" and n.target.startswith("lowered_module")]
 
+    def delegate_blobs(self) -> list[bytes]:
+        return [m.processed_bytes for m in self._lowered_modules()]
+
     def programs(self):
+        """The IR each delegate blob carries (scheduled and planned), read back from the blob."""
         return [deserialize(b) for b in self.delegate_blobs()]
+
+    def reference_programs(self):
+        """The golden model: each partition lowered op by op, before fusion and scheduling (fast to run in numpy)."""
+        return [Lowering(m.original_module, RULES_BY_TARGET).run() for m in self._lowered_modules()]
 
     def undelegated_ops(self) -> list[str]:
         """Compute ops ExecuTorch would run itself (everything but the delegate calls and tuple unpacking)."""
