@@ -72,6 +72,7 @@ class TrainConfig:
     eval_size: int | None = 2000  # validation images evaluated after each epoch (None: all)
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
+    num_threads: int | None = None  # torch CPU threads; 1 is much faster than 2 when other jobs share 2 cores
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -194,6 +195,8 @@ def _fit(
     step_hook: Callable[[int, int], None] | None,
     progress: bool,
 ) -> list[dict[str, Any]]:
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
     steps_per_epoch = num_batches(len(train), cfg.batch_size, drop_last=True)
     if steps_per_epoch < 1:
         raise ValueError(f"{len(train)} training images < one global batch of {cfg.batch_size}")

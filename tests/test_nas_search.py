@@ -1,0 +1,102 @@
+"""Searches: bounded, deterministic, budget-respecting; clear errors when nothing fits; the 240 px shape-only run.
+
+The backend planner is injected as a function; these tests use a fake planner (an explicit stand-in, not a model of
+the real one) so they do not depend on the backend's progress.
+"""
+
+import random
+
+import pytest
+import torch
+
+from mcuformer.nas import pipeline as P
+from mcuformer.nas.elastic import SuperNet
+from mcuformer.nas.predictors.memory import MemoryEstimate, paper_formula_predictor
+from mcuformer.nas.search import (Budget, EvoConfig, MemoryCache, SpaceEvoConfig, evolutionary_search, evolve_space,
+                                  inherited_accuracy, shape_only_search)
+from mcuformer.nas.space import FMNIST_SPACE, PAPER_SPACE, NoFeasibleArch, macs, param_count
+from mcuformer.nas.train import TrainConfig, _synthetic
+
+
+def fake_planner(arch):
+    """Stand-in for backend.memory.plan_vit: a peak that grows with tokens, widths and heads."""
+    n, e = arch.num_tokens, arch.embed_dim
+    peak = max(2 * n * e + max(n * 3 * arch.attn_dim(i) + arch.num_heads[i] * n * n, n * arch.mlp_hidden(i))
+               for i in range(arch.depth))
+    return MemoryEstimate(peak, peak, param_count(arch))
+
+
+def test_evolution_respects_budget_and_is_deterministic():
+    mem = MemoryCache(fake_planner, Budget(20 * 1024, 150_000))
+    cfg = EvoConfig(population=10, generations=4, num_parents=4, seed=3)
+    r1 = evolutionary_search(FMNIST_SPACE, lambda a: float(macs(a)), mem, cfg, progress=False)
+    r2 = evolutionary_search(FMNIST_SPACE, lambda a: float(macs(a)), MemoryCache(fake_planner, mem.budget), cfg,
+                             progress=False)
+    assert [c.arch for c in r1.candidates] == [c.arch for c in r2.candidates]
+    assert all(c.fits and c.sram_bytes <= 20 * 1024 and c.flash_bytes <= 150_000 for c in r1.candidates)
+    assert len(r1.candidates) <= 10 * 5 and r1.generations == sorted(r1.generations)
+    assert r1.best.score == max(c.score for c in r1.candidates)
+
+
+def test_nothing_fits_names_the_smallest_need_and_stops():
+    mem = MemoryCache(fake_planner, Budget(100))
+    with pytest.raises(NoFeasibleArch, match=r"smallest sub-net .* needs \d+ B SRAM"):
+        evolutionary_search(FMNIST_SPACE, lambda a: 0.0, mem, EvoConfig(population=5, max_tries=200),
+                            progress=False)
+    with pytest.raises(NoFeasibleArch, match="Raise the budget"):
+        P.search(100, memory_fn=fake_planner, data=_synthetic(64, FMNIST_SPACE), progress=False)
+
+
+def test_space_evolution_moves_towards_what_fits():
+    # accuracy rises with rank and tokens; a tight budget makes low ranks / big patches the ones that fit
+    acc = lambda a: sum(a.rank_ratio) / a.depth + 0.1 * a.num_patches / 49  # noqa: E731
+    mem = MemoryCache(fake_planner, Budget(12 * 1024))
+    res = evolve_space(FMNIST_SPACE, acc, mem, SpaceEvoConfig(iterations=3, samples_per_region=10),
+                       allowed_patches=(7, 4), progress=False)
+    assert len(res.history) <= 3
+    assert res.history[0]["region"]["rank_ratios"][-1] == 1.0  # starts at the highest ranks
+    assert all(set(h["move"].values()) <= {-1, 0, 1} for h in res.history)
+    assert set(res.region.patch_sizes) <= {7, 4}
+
+
+def test_pipeline_search_finetune_export_on_synthetic_data(tmp_path):
+    data = _synthetic(256, FMNIST_SPACE)
+    preset = P.Preset(
+        supernet=TrainConfig(epochs=1, batch_size=64, num_random=1, eval_size=32, device="cpu"),
+        finetune=TrainConfig(epochs=1, batch_size=64, eval_size=32, warmup_steps=2, device="cpu"),
+        evo=EvoConfig(population=4, generations=2, num_parents=2),
+        space_evo=SpaceEvoConfig(iterations=1, samples_per_region=3),
+        train_patches=(7,), val_limit=32)
+    res = P.search(16 * 1024, 200_000, out_dir=tmp_path, memory_fn=fake_planner, preset=preset, data=data,
+                   progress=False)
+    assert res.sram_bytes <= 16 * 1024 and res.flash_bytes <= 200_000 and res.arch.patch_size == 7
+    assert res.candidates and all(c.score is not None for c in res.candidates)
+    assert P.SearchResult.load(tmp_path / "search_16384.json").arch == res.arch
+    vit = P.finetune_searched(res, preset=preset, data=data, out_dir=tmp_path / "ft", progress=False)
+    ep = P.export_subnet(vit)
+    x = torch.randn(1, 1, 28, 28)
+    torch.testing.assert_close(ep.module()(x), vit(x))
+    base = P.best_uniform_baseline(FMNIST_SPACE, 16 * 1024, memory_fn=fake_planner, patches=(7,))
+    assert fake_planner(base).total_sram_bytes <= 16 * 1024 and len(set(base.num_heads)) == 1
+
+
+def test_inherited_accuracy_is_memoized():
+    net = SuperNet(FMNIST_SPACE)
+    data = _synthetic(40, FMNIST_SPACE)
+    acc = inherited_accuracy(net, data.val, limit=10)
+    a = FMNIST_SPACE.smallest()
+    assert acc(a) == acc(a) and 0.0 <= acc(a) <= 1.0
+
+
+def test_shape_only_240_compares_planner_and_formula():
+    rep = shape_only_search(PAPER_SPACE, {"planner": fake_planner, "paper": paper_formula_predictor},
+                            Budget(320 * 1024), EvoConfig(population=8, generations=2, num_parents=4), samples=50,
+                            progress=False)
+    d = rep.to_dict()
+    assert sum(d["agreement"].values()) == 50
+    for name in ("planner", "paper"):
+        p = d["per_predictor"][name]
+        if p["top"]:
+            best = p["top"][0]
+            assert best[f"fits_{name}"] and best[f"{name}_sram_bytes"] <= 320 * 1024
+            assert [r["macs"] for r in p["top"]] == sorted((r["macs"] for r in p["top"]), reverse=True)
