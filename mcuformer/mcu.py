@@ -232,6 +232,8 @@ class Firmware:
     info: dict[str, Any]
     sections: dict[str, dict[str, int]] = field(default_factory=dict)
     usage: dict[str, int] = field(default_factory=dict)  # bytes per region: FLASH RAM QSPI SDRAM
+    kernels: str = "cm7"
+    frame_region: str = "SDRAM"
 
 
 def _sections(elf: Path) -> dict[str, dict[str, int]]:
@@ -263,12 +265,26 @@ def _usage(board: str, sections: dict[str, dict[str, int]]) -> dict[str, int]:
     return use
 
 
+KERNELS = ("cm7", "ref")
+FRAME_REGIONS = ("SDRAM", "RAM")
+
+
 def build_firmware(pte_path: str | Path, *, board: str = "qemu-mps2-an500", arena_bytes: int | None = None,
-                   stack_bytes: int = 8192, pte_region: str = "auto", runtime: str = "auto") -> Firmware:
+                   stack_bytes: int = 8192, pte_region: str = "auto", runtime: str = "auto", kernels: str = "cm7",
+                   frame_region: str = "SDRAM") -> Firmware:
     """Builds (or reuses) the firmware for one `.pte`. arena_bytes overrides the plan's arena (tests use it to go
-    over budget on purpose). pte_region: FLASH, QSPI or auto (FLASH when it fits, else QSPI)."""
+    over budget on purpose). pte_region: FLASH, QSPI or auto (FLASH when it fits, else QSPI).
+    kernels: cm7 (the Cortex-M7 DSP kernels, runtime/src/kernels/cm7) or ref (the scalar reference kernels), for
+    the DSP-against-scalar comparison. frame_region: where the input frame buffer lives: SDRAM (a camera frame
+    outside the 320 KB) or RAM (the input counts against the SRAM budget, as in MCUFormer's setting of an int8
+    image the model may overwrite: MCUFormerPartitioner(overwrite_input=True))."""
     if board not in BOARDS:
         raise ValueError(f"unknown board {board!r}; known: {sorted(BOARDS)}")
+    if kernels not in KERNELS:
+        raise ValueError(f"kernels must be one of {KERNELS}, not {kernels!r}")
+    frame_region = frame_region.upper()
+    if frame_region not in FRAME_REGIONS:
+        raise ValueError(f"frame_region must be one of {FRAME_REGIONS}, not {frame_region!r}")
     board_dir = BOARDS[board]
     runtime = _resolve_runtime(runtime)
     pte_path = Path(pte_path)
@@ -287,11 +303,11 @@ def build_firmware(pte_path: str | Path, *, board: str = "qemu-mps2-an500", aren
     src_hash = _sources_hash(runtime)
     pte_bytes = pte_path.read_bytes()
     pte_hash = hashlib.sha256(pte_bytes).hexdigest()[:16]
-    build_dir = BUILD_ROOT / f"fw-{board_dir}-{runtime}-{src_hash}"
+    build_dir = BUILD_ROOT / f"fw-{board_dir}-{runtime}-{kernels}-{src_hash}"
     regions = ["FLASH", "QSPI"] if pte_region == "auto" else [pte_region.upper()]
     last_err: McuBudgetError | None = None
     for region in regions:
-        key = f"{pte_hash}-a{arena}-f{frame}-o{output}-s{stack_bytes}-{region}"
+        key = f"{pte_hash}-a{arena}-f{frame}-o{output}-s{stack_bytes}-{region}-frame{frame_region}"
         elf = build_dir / "elf" / f"{key}.elf"
         with _locked(build_dir):
             if not elf.exists():
@@ -304,7 +320,8 @@ def build_firmware(pte_path: str | Path, *, board: str = "qemu-mps2-an500", aren
                         f"-DCMAKE_TOOLCHAIN_FILE={TOOLCHAIN_FILE}", f"-DMCU_BOARD={board_dir}",
                         f"-DMCU_RUNTIME={runtime}", f"-DMCU_PTE_FILE={model}", f"-DMCU_PTE_REGION={region}",
                         f"-DMCU_ARENA_BYTES={arena}", f"-DMCU_FRAME_BYTES={frame}", f"-DMCU_OUTPUT_BYTES={output}",
-                        f"-DMCU_STACK_BYTES={stack_bytes}"], "mcu_firmware")
+                        f"-DMCU_STACK_BYTES={stack_bytes}", f"-DMCU_FRAME_REGION={frame_region}",
+                        f"-DMCUFORMER_KERNELS={'ref' if kernels == 'ref' else 'auto'}"], "mcu_firmware")
                 except McuBudgetError as e:
                     if e.region == "FLASH" and region == "FLASH" and len(regions) > 1:
                         last_err = e
@@ -314,7 +331,7 @@ def build_firmware(pte_path: str | Path, *, board: str = "qemu-mps2-an500", aren
                 shutil.copyfile(build_dir / "mcu_firmware.elf", elf)
         sections = _sections(elf)
         return Firmware(elf=elf, board=board, runtime=runtime, pte_region=region, info=info, sections=sections,
-                        usage=_usage(board_dir, sections))
+                        usage=_usage(board_dir, sections), kernels=kernels, frame_region=frame_region)
     assert last_err is not None
     raise last_err
 
@@ -398,16 +415,18 @@ def _unpack_outputs(raw: bytes, batch: int, info: dict[str, Any]) -> list[np.nda
 
 def run_mcu(pte_path: str | Path, inputs: Any, *, board: str = "qemu-mps2-an500", arena_bytes: int | None = None,
             stack_bytes: int = 8192, pte_region: str = "auto", runtime: str = "auto", profile: bool = True,
-            timeout: float = 600.0, keep_dir: str | Path | None = None) -> tuple[Any, dict[str, Any]]:
+            timeout: float = 600.0, keep_dir: str | Path | None = None, kernels: str = "cm7",
+            frame_region: str = "SDRAM") -> tuple[Any, dict[str, Any]]:
     """Builds the firmware for `pte_path` and runs every sample of `inputs` in one QEMU boot.
 
     inputs: an array [N, ...] (or [...] for one sample) holding N samples of the model's input, or a list of such
     arrays for a model with several inputs. Returns (outputs, summary): outputs is an array [N, numel] (a list of
-    them for several outputs), summary a dict (see the keys below). Raises McuError on any failure."""
+    them for several outputs), summary a dict (see the keys below). Raises McuError on any failure.
+    kernels / frame_region: see build_firmware."""
     if board not in RUNNABLE_BOARDS:
         raise McuError(f"board {board!r} has no emulator here: use build_firmware() to build it")
     fw = build_firmware(pte_path, board=board, arena_bytes=arena_bytes, stack_bytes=stack_bytes,
-                        pte_region=pte_region, runtime=runtime)
+                        pte_region=pte_region, runtime=runtime, kernels=kernels, frame_region=frame_region)
     info = fw.info
     if info.get("error", 1) == 0 and info.get("model_status", 1) == 0:
         raw_in, batch = _pack_inputs(inputs, info)
@@ -451,12 +470,14 @@ def _summary(fw: Firmware, fw_summary: dict[str, Any], counts: dict[str, Any] | 
         "board": fw.board,
         "runtime": fw.runtime,
         "elf": str(fw.elf),
-        "ram_bytes": fw.usage["RAM"],          # all SRAM: .stack + .data + .bss + .arena (incl. canaries)
+        "kernels": fw.kernels,
+        "frame_region": fw.frame_region,
+        "ram_bytes": fw.usage["RAM"],          # all SRAM: .stack + .data + .bss + .arena (incl. canaries) [+ .frame]
         "ram_budget_bytes": REGIONS[BOARDS[fw.board]]["RAM"][1],
         "flash_bytes": fw.usage["FLASH"],      # internal flash: vectors, code, rodata, .data image (+ .pte if FLASH)
         "flash_budget_bytes": REGIONS[BOARDS[fw.board]]["FLASH"][1],
         "qspi_bytes": fw.usage["QSPI"],
-        "sdram_bytes": fw.usage["SDRAM"],      # the input frame buffer
+        "sdram_bytes": fw.usage["SDRAM"],      # the input frame buffer (unless frame_region is RAM)
         "pte_region": fw.pte_region,
         "sections": {k: v["size"] for k, v in fw.sections.items()},
         "arena_bytes": fw_summary.get("arena_bytes"),
@@ -507,20 +528,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stack-bytes", type=int, default=8192)
     ap.add_argument("--pte-region", default="auto", choices=["auto", "FLASH", "QSPI"])
     ap.add_argument("--runtime", default="auto", choices=["auto", "real", "stub"])
+    ap.add_argument("--kernels", default="cm7", choices=list(KERNELS), help="DSP (cm7) or scalar reference kernels")
+    ap.add_argument("--frame-region", default="SDRAM", choices=list(FRAME_REGIONS),
+                    help="input frame buffer in SDRAM (outside the budget) or in SRAM (counted)")
     ap.add_argument("--no-profile", action="store_true", help="run without the instruction-count plugin")
     ap.add_argument("--timeout", type=float, default=600.0)
     a = ap.parse_args(argv)
     try:
         if a.board not in RUNNABLE_BOARDS:
             fw = build_firmware(a.pte, board=a.board, arena_bytes=a.arena_bytes, stack_bytes=a.stack_bytes,
-                                pte_region=a.pte_region, runtime=a.runtime)
+                                pte_region=a.pte_region, runtime=a.runtime, kernels=a.kernels,
+                                frame_region=a.frame_region)
             summary = {"board": a.board, "elf": str(fw.elf), "ram_bytes": fw.usage["RAM"],
                        "flash_bytes": fw.usage["FLASH"], "qspi_bytes": fw.usage["QSPI"], "pte_region": fw.pte_region}
         else:
             x = np.load(a.input)
             outputs, summary = run_mcu(a.pte, x, board=a.board, arena_bytes=a.arena_bytes, stack_bytes=a.stack_bytes,
                                        pte_region=a.pte_region, runtime=a.runtime, profile=not a.no_profile,
-                                       timeout=a.timeout)
+                                       timeout=a.timeout, kernels=a.kernels, frame_region=a.frame_region)
             if a.output:
                 np.save(a.output, outputs)
     except McuBudgetError as e:
