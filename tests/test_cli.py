@@ -1,0 +1,274 @@
+"""The `mcuformer` command line: --help of every command, size parsing, and each error a user can act on (one line
+on stderr, exit status 1, no traceback): missing data set, a budget nothing meets, an unsupported operator, a
+missing toolchain, bad paths. Plus the atomic writers and the report on a synthetic run."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from mcuformer import cli
+from mcuformer.io import atomic_path, write_bytes_atomic, write_json_atomic
+
+REPO = Path(__file__).resolve().parents[1]
+COMMANDS = ["run", "search", "train", "export", "lower", "memory", "build", "run-mcu", "report"]
+
+
+def _err(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.startswith("mcuformer: error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+# ---- --help --------------------------------------------------------------------------------------------------
+
+
+def test_top_level_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for c in COMMANDS:
+        assert c in out
+
+
+def test_no_command_prints_help(capsys):
+    assert cli.main([]) == cli.EXIT_USAGE
+    assert "COMMAND" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("cmd,words", [
+    ("run", ["64KB", "QEMU", "Resumable", "--images"]),
+    ("search", ["--budget", "--flash-budget", "--epochs", "planner"]),
+    ("train", ["supernet", "finetune", "resume"]),
+    ("export", ["torch.export", ".pt2"]),
+    ("lower", ["MCUFormerQuantizer", "--overwrite-input", "MCUFormerPartitioner"]),
+    ("memory", ["--png", "--budget"]),
+    ("build", ["--board", "stm32f746", "QSPI"]),
+    ("run-mcu", ["--input", "--output"]),
+    ("report", ["index.html", "accuracy vs SRAM", "instruction"]),
+])
+def test_each_command_help(cmd, words, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main([cmd, "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: mcuformer {cmd}")
+    for w in words:
+        assert w in out, f"{cmd} --help does not mention {w}"
+
+
+# ---- sizes ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text,value", [("64KB", 65536), ("64K", 65536), ("320KiB", 327680), ("320kB", 327680),
+                                        ("65536", 65536), ("1MB", 1 << 20), ("1.5M", 3 << 19), ("512B", 512)])
+def test_parse_size(text, value):
+    assert cli.parse_size(text) == value
+
+
+@pytest.mark.parametrize("text", ["", "64QB", "-1", "KB", "0", "1.3"])
+def test_parse_size_rejects(text):
+    with pytest.raises(Exception):
+        cli.parse_size(text)
+
+
+def test_bad_size_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["search", "--budget", "lots"])
+    assert e.value.code == 2
+    assert "not a size: 'lots'" in capsys.readouterr().err
+
+
+# ---- errors a user can act on --------------------------------------------------------------------------------
+
+
+def test_missing_dataset_says_how_to_install(tmp_path, capsys):
+    rc = cli.main(["search", "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")])
+    assert rc == cli.EXIT_USER
+    line = _err(capsys)
+    assert "Fashion-MNIST not found" in line
+    assert "sudo apt-get install dataset-fashion-mnist" in line and "scripts/setup.sh" in line
+
+
+def test_budget_nothing_meets_names_the_smallest_need(tmp_path, capsys):
+    from mcuformer.backend.memory import plan_vit
+    from mcuformer.nas.pipeline import MAIN_JOB
+
+    from mcuformer.nas.space import FMNIST_SPACE
+
+    need = plan_vit(FMNIST_SPACE.smallest(cli._train_region(MAIN_JOB))).total_sram_bytes
+    rc = cli.main(["search", "--budget", "1KB", "--out", str(tmp_path)])
+    assert rc == cli.EXIT_USER
+    line = _err(capsys)
+    assert "fits 1,024 B SRAM" in line and f"needs {need:,d} B SRAM" in line and f"--budget {need}" in line
+    assert not (tmp_path / "nas").exists()  # failed before training anything
+    # `run` checks the same thing before it loads data or trains
+    assert cli.main(["run", "--budget", "1KB", "--out", str(tmp_path)]) == cli.EXIT_USER
+    assert f"--budget {need}" in _err(capsys)
+
+
+def test_flash_budget_nothing_meets(tmp_path, capsys):
+    assert cli.main(["search", "--flash-budget", "1KB", "--out", str(tmp_path)]) == cli.EXIT_USER
+    line = _err(capsys)
+    assert "--flash-budget" in line and "B flash" in line
+
+
+def test_unsupported_operator_names_node_and_reason(tmp_path, capsys):
+    class SinNet(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(8, 8)
+
+        def forward(self, x):
+            return torch.sin(self.fc(x))
+
+    ep = torch.export.export(SinNet().eval(), (torch.randn(1, 8),), strict=True)
+    torch.export.save(ep, str(tmp_path / "sin.pt2"))
+    pte = tmp_path / "sin.pte"
+    rc = cli.main(["lower", str(tmp_path / "sin.pt2"), "-o", str(pte), "--calibration", "4"])
+    assert rc == cli.EXIT_USER
+    line = _err(capsys)
+    assert "aten_sin_default" in line and "aten.sin.default has no MCUFormer kernel" in line
+    assert "--allow-undelegated" in line
+    assert not pte.exists() and not list(tmp_path.glob(".sin.pte*"))  # nothing half-written
+
+
+def test_lower_pt2_writes_a_pte(tmp_path, capsys):
+    class Mlp(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc2 = torch.nn.Linear(8, 16), torch.nn.Linear(16, 4)
+
+        def forward(self, x):
+            return self.fc2(torch.nn.functional.gelu(self.fc1(x)))
+
+    torch.export.save(torch.export.export(Mlp().eval(), (torch.randn(1, 8),), strict=True), str(tmp_path / "m.pt2"))
+    assert cli.main(["lower", str(tmp_path / "m.pt2"), "-o", str(tmp_path / "m.pte"), "--calibration", "4"]) == 0
+    assert (tmp_path / "m.pte").read_bytes()[4:8] == b"ET12"
+    assert "arena" in capsys.readouterr().out
+    assert cli.main(["memory", str(tmp_path / "m.pte"), "--budget", "1KB", "--json", str(tmp_path / "m.json")]) in (0, 1)
+    assert json.loads((tmp_path / "m.json").read_text())["arena_bytes"] > 0
+
+
+@pytest.mark.parametrize("cmd", [["build", "{pte}"], ["run-mcu", "{pte}", "--input", "{npy}"]])
+def test_missing_toolchain_says_how_to_install(cmd, tmp_path, monkeypatch, capsys):
+    pte, npy = tmp_path / "m.pte", tmp_path / "x.npy"
+    pte.write_bytes(b"\0" * 64)
+    npy.write_bytes(b"\0" * 64)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    rc = cli.main([c.format(pte=pte, npy=npy) for c in cmd])
+    assert rc == cli.EXIT_USER
+    line = _err(capsys)
+    assert "not found on PATH" in line and "sudo apt-get install" in line and "gcc-arm-none-eabi" in line
+    assert "scripts/setup.sh" in line
+
+
+def test_run_checks_toolchain_before_training(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli.shutil, "which", lambda name: None if name == "qemu-system-arm" else "/bin/true")
+    assert cli.main(["run", "--out", str(tmp_path)]) == cli.EXIT_USER
+    assert "qemu-system-arm not found" in _err(capsys)
+    assert not (tmp_path / "nas").exists()
+
+
+@pytest.mark.parametrize("argv,what", [
+    (["lower", "{d}/nope.pt", "-o", "{d}/x.pte"], "model '{d}/nope.pt' does not exist"),
+    (["export", "{d}/nope", "-o", "{d}/x.pt2"], "checkpoint '{d}/nope' does not exist"),
+    (["memory", "{d}/nope.pte"], ".pte '{d}/nope.pte' does not exist"),
+    (["build", "{d}/nope.pte"], ".pte '{d}/nope.pte' does not exist"),
+    (["run-mcu", "{d}/nope.pte", "--input", "{d}/x.npy"], ".pte '{d}/nope.pte' does not exist"),
+    (["train", "finetune", "--out", "{d}"], "search result '{d}/nas/search_65536.json' does not exist"),
+    (["report", "--out", "{d}"], "{d}/summary.json does not exist: run `mcuformer run"),
+    (["search", "--out", "{d}/file"], "output folder '{d}/file' exists and is not a folder"),
+    (["lower", "{d}/file", "-o", "{d}/x.pte"], "'{d}/file' is not a fine-tuned MCUFormer checkpoint"),
+    (["lower", "{d}/bad.pt2", "-o", "{d}/x.pte"], "'{d}/bad.pt2' is not a torch.export program"),
+])
+def test_bad_paths(argv, what, tmp_path, capsys):
+    (tmp_path / "file").write_text("not a checkpoint")
+    (tmp_path / "bad.pt2").write_text("not a program")
+    rc = cli.main([a.format(d=tmp_path) for a in argv])
+    assert rc == cli.EXIT_USER
+    assert what.format(d=tmp_path) in _err(capsys)
+
+
+def test_console_script_error_is_one_line_without_traceback(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "mcuformer.cli", "search", "--budget", "1KB", "--out", str(tmp_path)],
+                       capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    assert [ln for ln in r.stderr.splitlines() if ln.startswith("mcuformer: error: no sub-net")]
+
+
+# ---- atomic outputs ------------------------------------------------------------------------------------------
+
+
+def test_atomic_writers_replace_whole_files(tmp_path):
+    p = tmp_path / "a" / "f.bin"
+    write_bytes_atomic(p, b"one")
+    write_bytes_atomic(p, b"two")
+    assert p.read_bytes() == b"two"
+    write_json_atomic(tmp_path / "x.json", {"k": 1})
+    assert json.loads((tmp_path / "x.json").read_text()) == {"k": 1}
+    assert sorted(os.listdir(tmp_path / "a")) == ["f.bin"]
+
+
+def test_atomic_path_leaves_old_file_on_failure(tmp_path):
+    p = tmp_path / "f.txt"
+    p.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(p) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash while writing")
+    assert p.read_text() == "old"
+    assert os.listdir(tmp_path) == ["f.txt"]
+
+
+# ---- report and summary on a synthetic run -------------------------------------------------------------------
+
+
+def test_pareto_front():
+    from mcuformer.report import pareto_front
+
+    pts = [(10, 0.5), (20, 0.7), (15, 0.4), (30, 0.65), (25, 0.8)]
+    assert [pts[i] for i in pareto_front(pts)] == [(10, 0.5), (20, 0.7), (25, 0.8)]
+
+
+def test_report_and_summary_table_from_synthetic_run(tmp_path):
+    from mcuformer.nas.space import FMNIST_SPACE
+    from mcuformer.report import write_report
+
+    arch = FMNIST_SPACE.smallest()
+    cands = [{"arch": arch.to_dict(), "sram_bytes": 1000 + 100 * i, "flash_bytes": 5000, "fits": i < 8,
+              "score": 0.5 + 0.03 * (i % 5), "macs": 1, "source": "init", "short": arch.short()} for i in range(10)]
+    search = tmp_path / "search.json"
+    search.write_text(json.dumps({"sram_bytes": 1200, "val_acc": 0.62, "short": arch.short(), "candidates": cands,
+                                  "region": {"patch_sizes": [7], "rank_ratios": [0.5, 1.0]}, "seconds": 3}))
+    per_op = [{"index": i, "kind": k, "instructions": 1000.0 * (i + 1), "calls": 1}
+              for i, k in enumerate(["Conv2d", "Linear", "Softmax", "Linear"])]
+    summary = {
+        "budget_bytes": 65536, "flash_budget_bytes": None, "arch": arch.to_dict(), "arch_short": arch.short(),
+        "macs": 123456, "test_images": 100, "fp32_top1": 0.8, "fp32_top1_full_test": 0.8, "int8_top1": 0.79,
+        "memory": {"total_sram_bytes": 4288, "arena_bytes": 1152, "input_bytes": 3136, "bound_bytes": 4000,
+                   "weights_bytes": 28028, "plan_vit_int8_input_sram_bytes": 1328, "within_budget": True},
+        "mcu": {"per_op_instructions": per_op, "per_function_instructions": {"f": 10.0}, "ram_bytes": 20000,
+                "ram_budget_bytes": 327680, "flash_bytes": 90000, "qspi_bytes": 0, "pte_region": "FLASH"},
+        "instructions_per_inference": 12000, "est_ms_at_216mhz": 12000 / 216e3,
+        "paths": {"pte": str(tmp_path / "missing.pte"), "search": str(search)}, "seconds": {"search": 1.0},
+        "notes": ["a note"],
+    }
+    table = cli.summary_table(summary)
+    for s in ["int8 top-1 (firmware in QEMU)", "79.00%", "80.00%", "4,288 B", "65,536 B", "12,000",
+              "0.06 ms", "a note"]:
+        assert s in table
+    index = write_report(summary, tmp_path / "report")
+    doc = index.read_text()
+    assert (tmp_path / "report" / "pareto.png").stat().st_size > 1000
+    assert (tmp_path / "report" / "ops.png").stat().st_size > 1000
+    assert "pareto.png" in doc and "ops.png" in doc and "no .pte at" in doc and "Softmax" in doc
