@@ -73,7 +73,7 @@ class Program:
         return len(self.tensors) - 1
 
     def add_constant(self, name: str, data: np.ndarray) -> int:
-        data = np.ascontiguousarray(data)
+        data = np.require(data, requirements="C")  # keeps 0-d constants 0-d
         dtype = str(data.dtype)
         if dtype not in DTYPE_SIZE:
             raise TypeError(f"constant {name}: unsupported dtype {dtype}")

@@ -188,6 +188,9 @@ class Lowering:
         rule = self.rules.get(target)
         if rule is None:
             raise LoweringError(f"{node.name}: operator {target} is not supported by MCUFormerBackend")
+        reason = rule.check(node)  # the partitioner's rule, checked again: preprocess may be called directly
+        if reason:
+            raise LoweringError(f"{node.name}: {reason}")
         return rule.lower(self, node)
 
     def _quantize(self, node: Node):

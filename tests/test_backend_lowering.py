@@ -5,7 +5,7 @@ import pytest
 import torch
 from models import TinyViT
 
-from mcuformer.backend import reference
+from mcuformer.backend import load_runtime, reference
 from mcuformer.backend.pipeline import lower, quantize
 
 STYLES = ["explicit", "sdpa", "mha", "encoder"]
@@ -34,6 +34,16 @@ def test_whole_network_delegated_and_reference_matches_fake_quant(style, legacy)
     # integer kernels differ from PT2E's float simulation by rounding only (it accumulates over layers); a wrong
     # scale, zero point or layout shows up as errors of the order of the output itself
     assert np.abs(out - expected).max() <= 4 * step + 0.1 * np.abs(expected).max()
+    # the C++ delegate inside ExecuTorch's runtime computes exactly what the unfused golden model computes
+    load_runtime()
+    from executorch.runtime import Runtime
+
+    et_program = Runtime.get().load_program(lowered.to_pte())
+    for seed in range(3):
+        xi = torch.randn(1, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
+        got = et_program.load_method("forward").execute([xi])[0].numpy()
+        golden = reference.run(lowered.reference_programs()[0], [xi.numpy()])[0]
+        np.testing.assert_array_equal(got, golden)
 
 
 def test_mean_pooling_lowers():

@@ -90,9 +90,6 @@ def _check_conv(node):
 
 
 def lower_conv(ctx, node):
-    reason = _check_conv(node)
-    if reason:
-        raise LoweringError(f"{node.name}: {reason}")
     x = ctx.qval(node.args[0], node)
     w, ws = _weight(ctx, node.args[1], node, 0)
     bias = _bias(ctx, node.args[2] if len(node.args) > 2 else None, node, x.scale * ws)

@@ -34,9 +34,6 @@ def _float_param(ctx, arg, default: float, c: int) -> np.ndarray:
 
 
 def lower_layer_norm(ctx, node):
-    reason = _check(node)
-    if reason:
-        raise LoweringError(f"{node.name}: {reason}")
     x = ctx.qval(node.args[0], node)
     c = int(node.args[1][0])
     gamma = _float_param(ctx, node.args[2] if len(node.args) > 2 else None, 1.0, c)
