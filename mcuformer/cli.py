@@ -531,7 +531,8 @@ def cmd_memory(argv: list[str]) -> int:
 
 def cmd_build(a: argparse.Namespace) -> int:
     pte = _existing_file(a.pte, ".pte")
-    fw = stage_build(pte, a.board, arena_bytes=a.arena_bytes, stack_bytes=a.stack_bytes, pte_region=a.pte_region)
+    fw = stage_build(pte, a.board, arena_bytes=a.arena_bytes, stack_bytes=a.stack_bytes, pte_region=a.pte_region,
+                     frame_region=a.frame_region, kernels=a.kernels)
     elf = fw.elf
     if a.output:
         dest = _out_file(a.output)
@@ -884,6 +885,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--stack-bytes", type=parse_size, default=8192, help="stack size (default: 8192)")
     b.add_argument("--pte-region", default="auto", choices=["auto", "FLASH", "QSPI"],
                    help="where the .pte is linked (default: auto = FLASH if it fits, else QSPI)")
+    b.add_argument("--frame-region", default="SDRAM", choices=["SDRAM", "RAM"],
+                   help="where the input frame buffer lives: SDRAM (a camera frame; default) or RAM (counted against "
+                        "the 320 KB, needs no SDRAM bring-up on the board)")
+    b.add_argument("--kernels", default="cm7", choices=["cm7", "ref"],
+                   help="Cortex-M7 DSP kernels (default) or the scalar reference kernels")
     b.set_defaults(func=cmd_build)
 
     sub.add_parser("run-mcu", add_help=False, help="run a .pte on the emulated Cortex-M7 (QEMU) with instruction counts",
