@@ -206,7 +206,7 @@ class Runner {
       case OpParams::Conv2dParams: {
         const auto* q = op->params_as_Conv2dParams();
         const Shape xs = shape(x), ws = shape(in->Get(1));
-        ref::conv2d_patch_s8(s8(x), xs.d[1], xs.d[2], xs.d[3], s8(in->Get(1)), ws.d[0], ws.d[2], ws.d[3],
+        fast::conv2d_patch_s8(s8(x), xs.d[1], xs.d[2], xs.d[3], s8(in->Get(1)), ws.d[0], ws.d[2], ws.d[3],
                              s32(in->Get(2)), s32(in->Get(3)), s32(in->Get(4)), q->output_zp(), q->tokens_layout(),
                              s8(y));
         break;

@@ -104,6 +104,9 @@ void linear_s8(const int8_t* x, const int8_t* weight, const int32_t* bias, const
                const int8_t* lut, int32_t output_zp, int8_t* y, int32_t M, int32_t N, int32_t K);
 void matmul_s8(const int8_t* a, const int8_t* b, int8_t* y, int32_t batch, int32_t M, int32_t K, int32_t N,
                bool transpose_b, int32_t a_zp, int32_t b_zp, int32_t output_zp, int32_t mult, int32_t shift);
+void conv2d_patch_s8(const int8_t* x, int32_t C, int32_t H, int32_t W, const int8_t* weight, int32_t E, int32_t P,
+                     int32_t Q, const int32_t* bias, const int32_t* mult, const int32_t* shift, int32_t output_zp,
+                     bool tokens_layout, int8_t* y);
 }  // namespace cm7
 
 }  // namespace mcuformer

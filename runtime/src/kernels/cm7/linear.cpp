@@ -1,8 +1,10 @@
 // LINEAR for Cortex-M7 (contract in mcuformer/kernels.h; bit-exact with ref::linear_s8).
-// Two output channels per pass share each activation word: per 4 inputs, 1 load + 2 SXTB16 for x, and per
-// channel 1 load + 2 SXTB16 + 2 SMLAD. The int32 accumulator wraps exactly like the reference's.
+// Per row of x: the row is widened once into int16 pairs on the stack (gemv.h; K <= 1024 at a time, longer rows in
+// chunks), then 4 output channels per pass share each pair load: per 4 inputs and 4 channels, 2 pair loads +
+// 4 x (LDR + 2 SXTB16 + 2 SMLAD) = 22 instructions for 16 MACs. Weights are read in place (no copy, no reordering).
+// The int32 accumulator wraps exactly like the reference's (gemv.h).
 #include "../quant_math.h"
-#include "dsp.h"
+#include "gemv.h"
 #include "mcuformer/kernels.h"
 
 namespace mcuformer {
@@ -13,50 +15,46 @@ inline int8_t finish(int32_t acc, int32_t mult, int32_t shift, int32_t output_zp
   const int8_t q = qmath::sat8(qmath::requant(acc, mult, shift) + output_zp);
   return lut ? lut[static_cast<int32_t>(q) + 128] : q;
 }
-inline int32_t tail(const int8_t* x, const int8_t* w, int32_t k, int32_t K, int32_t acc) {
-  for (; k < K; ++k) acc = qmath::wrap_add(acc, static_cast<int32_t>(x[k]) * w[k]);
-  return acc;
-}
 }  // namespace
 
 void linear_s8(const int8_t* x, const int8_t* weight, const int32_t* bias, const int32_t* mult, const int32_t* shift,
                const int8_t* lut, int32_t output_zp, int8_t* y, int32_t M, int32_t N, int32_t K) {
   const size_t k_len = static_cast<size_t>(K);
+  uint32_t xw[gemv::kMaxPairsK / 2];
+  const bool one_chunk = K <= gemv::kMaxPairsK;
   const int32_t k4 = K & ~3;
   for (int32_t m = 0; m < M; ++m) {
     const int8_t* xr = x + static_cast<size_t>(m) * k_len;
     int8_t* yr = y + static_cast<size_t>(m) * static_cast<size_t>(N);
-    int32_t n = 0;
-    for (; n + 1 < N; n += 2) {
-      const int8_t* w0 = weight + static_cast<size_t>(n) * k_len;
-      const int8_t* w1 = w0 + k_len;
-      int32_t acc0 = bias[n];
-      int32_t acc1 = bias[n + 1];
-      for (int32_t k = 0; k < k4; k += 4) {
-        const uint32_t xv = dsp::load4(xr + k);
-        const uint32_t x02 = dsp::sxtb16(xv), x13 = dsp::sxtb16_ror8(xv);
-        const uint32_t a = dsp::load4(w0 + k);
-        acc0 = dsp::smlad(x02, dsp::sxtb16(a), acc0);
-        acc0 = dsp::smlad(x13, dsp::sxtb16_ror8(a), acc0);
-        const uint32_t b = dsp::load4(w1 + k);
-        acc1 = dsp::smlad(x02, dsp::sxtb16(b), acc1);
-        acc1 = dsp::smlad(x13, dsp::sxtb16_ror8(b), acc1);
+    if (one_chunk) {
+      gemv::widen_pairs(xr, k4, 0, xw);
+      int32_t n = 0;
+      for (; n + 3 < N; n += 4) {
+        const int8_t* w = weight + static_cast<size_t>(n) * k_len;
+        int32_t acc[4] = {bias[n], bias[n + 1], bias[n + 2], bias[n + 3]};
+        gemv::dot4(xw, w, k_len, k4, acc);
+        for (int32_t r = 0; r < 4; ++r) {
+          const int32_t a = gemv::tail(xr, w + static_cast<size_t>(r) * k_len, k4, K, 0, acc[r]);
+          yr[n + r] = finish(a, mult[n + r], shift[n + r], output_zp, lut);
+        }
       }
-      acc0 = tail(xr, w0, k4, K, acc0);
-      acc1 = tail(xr, w1, k4, K, acc1);
-      yr[n] = finish(acc0, mult[n], shift[n], output_zp, lut);
-      yr[n + 1] = finish(acc1, mult[n + 1], shift[n + 1], output_zp, lut);
+      for (; n < N; ++n) {
+        const int8_t* w = weight + static_cast<size_t>(n) * k_len;
+        const int32_t a = gemv::tail(xr, w, k4, K, 0, gemv::dot1(xw, w, k4, bias[n]));
+        yr[n] = finish(a, mult[n], shift[n], output_zp, lut);
+      }
+      continue;
     }
-    if (n < N) {
-      const int8_t* w0 = weight + static_cast<size_t>(n) * k_len;
-      int32_t acc0 = bias[n];
-      for (int32_t k = 0; k < k4; k += 4) {
-        const uint32_t xv = dsp::load4(xr + k);
-        const uint32_t a = dsp::load4(w0 + k);
-        acc0 = dsp::smlad(dsp::sxtb16(xv), dsp::sxtb16(a), acc0);
-        acc0 = dsp::smlad(dsp::sxtb16_ror8(xv), dsp::sxtb16_ror8(a), acc0);
+    // K > kMaxPairsK: one output channel at a time over K chunks (rare: no ViT linear in the search spaces).
+    for (int32_t n = 0; n < N; ++n) {
+      const int8_t* w = weight + static_cast<size_t>(n) * k_len;
+      int32_t a = bias[n];
+      for (int32_t k0 = 0; k0 < k4; k0 += gemv::kMaxPairsK) {
+        const int32_t len = k4 - k0 < gemv::kMaxPairsK ? k4 - k0 : gemv::kMaxPairsK;
+        gemv::widen_pairs(xr + k0, len, 0, xw);
+        a = gemv::dot1(xw, w + k0, len, a);
       }
-      yr[n] = finish(tail(xr, w0, k4, K, acc0), mult[n], shift[n], output_zp, lut);
+      yr[n] = finish(gemv::tail(xr, w, k4, K, 0, a), mult[n], shift[n], output_zp, lut);
     }
   }
 }

@@ -1,10 +1,13 @@
 // MATMUL for Cortex-M7 (contract in mcuformer/kernels.h; bit-exact with ref::matmul_s8).
-// sum_k (a - za)(b - zb) = sum ab - zb sum a - za sum b + K za zb (mod 2^32, the accumulator's arithmetic), so the
-// inner loop is a plain int8 dot product: SMLAD on SXTB16 pairs when b is [N, K] (transpose_b, e.g. q k^T). For
-// b [K, N] (e.g. attention x V) each output row chunk is accumulated over k (b rows contiguous). Column sums of b
-// are computed once per chunk of 32 columns (stack only; no scratch buffer).
+// sum_k (a - za)(b - zb) = sum_k a'_k b_k - zb * sum_k a'_k with a' = a - za (|a'| <= 255, an int16 lane): each row
+// of a is widened once with its zero point removed (stack, K <= 1024; longer rows use the reference kernel), so the
+// inner loops are plain SMLAD dot products and nothing is summed over b.
+//  - transpose_b (b [N, K], e.g. q k^T): rows of b are read like LINEAR weights, 4 per pass (gemv.h).
+//  - b [K, N] (e.g. attention x V): a' in natural pairs [a'_k, a'_k+1]; for 4 columns, two rows of b are packed
+//    into [b_k,n, b_k+1,n] lanes with PKHBT/PKHTB + SXTB16: per 2 k and 4 columns 2 LDR + 2 PKH + 4 SXTB16 + 4 SMLAD.
+// With K <= 32768 (contract) no sum here can leave int32, so the result equals the reference's accumulator exactly.
 #include "../quant_math.h"
-#include "dsp.h"
+#include "gemv.h"
 #include "mcuformer/kernels.h"
 
 namespace mcuformer {
@@ -12,72 +15,103 @@ namespace cm7 {
 
 namespace {
 
-inline uint32_t u(int32_t v) { return static_cast<uint32_t>(v); }
+inline int8_t finish(int32_t dot, int32_t sa, int32_t zb, int32_t output_zp, int32_t mult, int32_t shift) {
+  const int32_t acc = static_cast<int32_t>(static_cast<uint32_t>(dot) - static_cast<uint32_t>(zb) * static_cast<uint32_t>(sa));
+  return qmath::sat8(qmath::requant(acc, mult, shift) + output_zp);
+}
 
-int32_t dot(const int8_t* a, const int8_t* b, int32_t K) {
-  int32_t acc = 0;
+void row_transposed(const int8_t* ar, const int8_t* bb, int8_t* yr, int32_t K, int32_t N, int32_t za, int32_t zb,
+                    int32_t output_zp, int32_t mult, int32_t shift, uint32_t* xw, int32_t sa) {
   const int32_t k4 = K & ~3;
-  for (int32_t k = 0; k < k4; k += 4) {
-    const uint32_t av = dsp::load4(a + k), bv = dsp::load4(b + k);
-    acc = dsp::smlad(dsp::sxtb16(av), dsp::sxtb16(bv), acc);
-    acc = dsp::smlad(dsp::sxtb16_ror8(av), dsp::sxtb16_ror8(bv), acc);
+  const size_t k_len = static_cast<size_t>(K);
+  gemv::widen_pairs(ar, k4, za, xw);
+  int32_t n = 0;
+  for (; n + 3 < N; n += 4) {
+    const int8_t* w = bb + static_cast<size_t>(n) * k_len;
+    int32_t acc[4] = {0, 0, 0, 0};
+    gemv::dot4(xw, w, k_len, k4, acc);
+    for (int32_t r = 0; r < 4; ++r) {
+      const int32_t d = gemv::tail(ar, w + static_cast<size_t>(r) * k_len, k4, K, za, acc[r]);
+      yr[n + r] = finish(d, sa, zb, output_zp, mult, shift);
+    }
   }
-  for (int32_t k = k4; k < K; ++k) acc = qmath::wrap_add(acc, static_cast<int32_t>(a[k]) * b[k]);
-  return acc;
+  for (; n < N; ++n) {
+    const int8_t* w = bb + static_cast<size_t>(n) * k_len;
+    yr[n] = finish(gemv::tail(ar, w, k4, K, za, gemv::dot1(xw, w, k4, 0)), sa, zb, output_zp, mult, shift);
+  }
 }
 
-// sum ab - zb sa - za sb + K za zb, in wrapping 32-bit arithmetic.
-inline int32_t centered(int32_t ab, int32_t sa, int32_t sb, int32_t K, int32_t za, int32_t zb) {
-  return static_cast<int32_t>(u(ab) - u(zb) * u(sa) - u(za) * u(sb) + u(K) * u(za) * u(zb));
+void row_plain(const int8_t* ar, const int8_t* bb, int8_t* yr, int32_t K, int32_t N, int32_t za, int32_t zb,
+               int32_t output_zp, int32_t mult, int32_t shift, uint32_t* ap, int32_t sa) {
+  const int32_t k2 = K & ~1;
+  for (int32_t k = 0; k < k2; k += 2) {
+    ap[k >> 1] = gemv::pack16(static_cast<int32_t>(ar[k]) - za, static_cast<int32_t>(ar[k + 1]) - za);
+  }
+  const size_t n_len = static_cast<size_t>(N);
+  const uint32_t* const ap_end = ap + (k2 >> 1);
+  int32_t n = 0;
+  for (; n + 3 < N; n += 4) {
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    const int8_t* p = bb + n;
+    for (const uint32_t* q = ap; q != ap_end; ++q) {
+      const uint32_t r0 = dsp::load4(p), r1 = dsp::load4(p + n_len);
+      p += 2 * n_len;
+      const uint32_t lo = gemv::pkhbt16(r0, r1), hi = gemv::pkhtb16(r0, r1);
+      const uint32_t av = *q;
+      a0 = dsp::smlad(av, dsp::sxtb16(lo), a0);
+      a1 = dsp::smlad(av, dsp::sxtb16_ror8(lo), a1);
+      a2 = dsp::smlad(av, dsp::sxtb16(hi), a2);
+      a3 = dsp::smlad(av, dsp::sxtb16_ror8(hi), a3);
+    }
+    if (k2 != K) {
+      const int32_t av = static_cast<int32_t>(ar[k2]) - za;
+      const int8_t* br = bb + static_cast<size_t>(k2) * n_len + n;
+      a0 = qmath::wrap_add(a0, av * br[0]);
+      a1 = qmath::wrap_add(a1, av * br[1]);
+      a2 = qmath::wrap_add(a2, av * br[2]);
+      a3 = qmath::wrap_add(a3, av * br[3]);
+    }
+    yr[n] = finish(a0, sa, zb, output_zp, mult, shift);
+    yr[n + 1] = finish(a1, sa, zb, output_zp, mult, shift);
+    yr[n + 2] = finish(a2, sa, zb, output_zp, mult, shift);
+    yr[n + 3] = finish(a3, sa, zb, output_zp, mult, shift);
+  }
+  for (; n < N; ++n) {
+    int32_t acc = 0;
+    for (int32_t k = 0; k < K; ++k) {
+      acc = qmath::wrap_add(acc, (static_cast<int32_t>(ar[k]) - za) * bb[static_cast<size_t>(k) * n_len + n]);
+    }
+    yr[n] = finish(acc, sa, zb, output_zp, mult, shift);
+  }
 }
-
-constexpr int32_t kChunk = 32;  // output columns per pass: 2 x 128 B of stack for column sums / row accumulators
 
 }  // namespace
 
 void matmul_s8(const int8_t* a, const int8_t* b, int8_t* y, int32_t batch, int32_t M, int32_t K, int32_t N,
                bool transpose_b, int32_t a_zp, int32_t b_zp, int32_t output_zp, int32_t mult, int32_t shift) {
+  if (K > gemv::kMaxPairsK) {  // longer than the stack pairs buffer: not a ViT attention shape
+    ref::matmul_s8(a, b, y, batch, M, K, N, transpose_b, a_zp, b_zp, output_zp, mult, shift);
+    return;
+  }
+  uint32_t xw[gemv::kMaxPairsK / 2];
   const size_t mk = static_cast<size_t>(M) * static_cast<size_t>(K);
   const size_t kn = static_cast<size_t>(K) * static_cast<size_t>(N);
   const size_t mn = static_cast<size_t>(M) * static_cast<size_t>(N);
-  const size_t row_b = static_cast<size_t>(transpose_b ? K : N);
   for (int32_t bi = 0; bi < batch; ++bi) {
     const int8_t* ab = a + static_cast<size_t>(bi) * mk;
     const int8_t* bb = b + static_cast<size_t>(bi) * kn;
     int8_t* yb = y + static_cast<size_t>(bi) * mn;
-    for (int32_t n0 = 0; n0 < N; n0 += kChunk) {
-      const int32_t nc = N - n0 < kChunk ? N - n0 : kChunk;
-      int32_t sb[kChunk] = {0};  // column sums of b, needed when a_zp != 0 (|sb| <= 32768 * 128)
-      if (a_zp != 0) {
-        for (int32_t j = 0; j < nc; ++j) {
-          for (int32_t k = 0; k < K; ++k) {
-            sb[j] += transpose_b ? bb[static_cast<size_t>(n0 + j) * row_b + static_cast<size_t>(k)]
-                                 : bb[static_cast<size_t>(k) * row_b + static_cast<size_t>(n0 + j)];
-          }
-        }
+    for (int32_t m = 0; m < M; ++m) {
+      const int8_t* ar = ab + static_cast<size_t>(m) * static_cast<size_t>(K);
+      int8_t* yr = yb + static_cast<size_t>(m) * static_cast<size_t>(N);
+      int32_t sa = 0;  // sum of a - za, |sa| <= 32768 * 255
+      if (b_zp != 0) {
+        for (int32_t k = 0; k < K; ++k) sa += static_cast<int32_t>(ar[k]) - a_zp;
       }
-      for (int32_t m = 0; m < M; ++m) {
-        const int8_t* ar = ab + static_cast<size_t>(m) * static_cast<size_t>(K);
-        int8_t* yr = yb + static_cast<size_t>(m) * static_cast<size_t>(N) + n0;
-        int32_t sa = 0;
-        if (b_zp != 0) {
-          for (int32_t k = 0; k < K; ++k) sa += ar[k];
-        }
-        uint32_t acc[kChunk];
-        if (transpose_b) {
-          for (int32_t j = 0; j < nc; ++j) acc[j] = u(dot(ar, bb + static_cast<size_t>(n0 + j) * row_b, K));
-        } else {
-          for (int32_t j = 0; j < nc; ++j) acc[j] = 0;
-          for (int32_t k = 0; k < K; ++k) {
-            const int32_t av = ar[k];
-            const int8_t* br = bb + static_cast<size_t>(k) * row_b + static_cast<size_t>(n0);
-            for (int32_t j = 0; j < nc; ++j) acc[j] += u(av * br[j]);
-          }
-        }
-        for (int32_t j = 0; j < nc; ++j) {
-          const int32_t c = centered(static_cast<int32_t>(acc[j]), sa, sb[j], K, a_zp, b_zp);
-          yr[j] = qmath::sat8(qmath::requant(c, mult, shift) + output_zp);
-        }
+      if (transpose_b) {
+        row_transposed(ar, bb, yr, K, N, a_zp, b_zp, output_zp, mult, shift, xw, sa);
+      } else {
+        row_plain(ar, bb, yr, K, N, a_zp, b_zp, output_zp, mult, shift, xw, sa);
       }
     }
   }
