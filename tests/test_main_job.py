@@ -1,0 +1,71 @@
+"""`mcuformer run` end to end at a tiny scale (a 1-epoch supernet on 512 images, a short search, 300 test images in
+QEMU): every stage runs, the summary and the report are written, the int8 accuracy is the firmware's, and a second
+run reuses every finished step. Needs the data set and the Cortex-M7 toolchain (skipped without them)."""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import pytest
+
+from mcuformer import cli
+from mcuformer.nas import pipeline as P
+from mcuformer.nas.search.evolution import EvoConfig
+from mcuformer.nas.train import TrainConfig
+
+TINY = P.Preset(
+    supernet=TrainConfig(epochs=1, train_subset=512, num_random=1, eval_size=200, num_threads=1),
+    finetune=TrainConfig(epochs=1, train_subset=512, eval_size=200, warmup_steps=2, num_threads=1),
+    evo=EvoConfig(population=4, generations=1, num_parents=2),
+    space_evo=None,
+    train_patches=(7,),
+    val_limit=200,
+)
+
+
+def _have_everything() -> str | None:
+    from mcuformer.nas.data import DEFAULT_DIR
+
+    if not (DEFAULT_DIR / "t10k-images-idx3-ubyte.gz").exists():
+        return "Fashion-MNIST not installed"
+    for tool in ("arm-none-eabi-gcc", "qemu-system-arm", "cmake"):
+        if shutil.which(tool) is None:
+            return f"{tool} not installed"
+    return None
+
+
+pytestmark = pytest.mark.skipif(_have_everything() is not None, reason=str(_have_everything()))
+
+
+def test_main_job_tiny_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "_preset", lambda name, threads: TINY)
+    out = tmp_path / "out"
+    argv = ["run", "--out", str(out), "--images", "300", "--chunk", "200", "--calibration", "16"]
+    assert cli.main(argv) == 0
+    table = capsys.readouterr().out
+    s = json.loads((out / "summary.json").read_text())
+    for row in ("architecture", "fp32 top-1 (PyTorch)", "int8 top-1 (firmware in QEMU)", "SRAM (model: input + arena)",
+                "flash used", "instructions per inference", "estimated ms at 216 MHz", "path: report"):
+        assert row in table
+    assert s["test_images"] == 300 and s["mcu"]["images"] == 300
+    assert s["memory"]["within_budget"] and s["memory"]["total_sram_bytes"] <= 64 * 1024
+    assert s["mcu"]["ram_bytes"] <= s["mcu"]["ram_budget_bytes"]
+    assert s["mcu"]["canaries_ok"] and s["mcu"]["stack_ok"]
+    assert s["instructions_per_inference"] > 0 and s["est_ms_at_216mhz"] > 0
+    assert s["lower"]["undelegated"] == []
+    assert 0.0 <= s["int8_top1"] <= 1.0 and abs(s["int8_top1"] - s["fp32_top1"]) < 0.1
+    for f in ("index.html", "memory.png", "pareto.png", "ops.png"):
+        assert (out / "report" / f).stat().st_size > 0
+    assert len(list((out / "mcu").glob("*.npz"))) == 2  # two chunks (200 + 100)
+    pte_mtime = (out / "model.pte").stat().st_mtime_ns
+
+    # a rerun reuses the search, the checkpoints, the .pte and the QEMU chunks
+    t0 = time.time()
+    assert cli.main(argv) == 0
+    err = capsys.readouterr().err
+    assert "search: reusing" in err and "reusing" in err.split("3/7")[1]
+    assert (out / "model.pte").stat().st_mtime_ns == pte_mtime
+    s2 = json.loads((out / "summary.json").read_text())
+    assert s2["int8_top1"] == s["int8_top1"] and s2["mcu"]["qemu_seconds_this_run"] == 0
+    assert time.time() - t0 < 120
