@@ -127,6 +127,36 @@ def _log(msg: str) -> None:
     print(f"[{PROG}] {msg}", file=sys.stderr, flush=True)
 
 
+def with_ticker(desc: str, fn: Callable[[], Any], progress: bool = True) -> Any:
+    """Runs fn() while a tqdm bar counts the seconds (for long single calls: lowering, a firmware build)."""
+    import threading  # noqa: PLC0415
+
+    from tqdm import tqdm  # noqa: PLC0415
+
+    if not progress:
+        return fn()
+    result: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            result["value"] = fn()
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+            result["error"] = e
+
+    t = threading.Thread(target=work, daemon=True)
+    start = time.time()
+    t.start()
+    with tqdm(desc=desc, unit="s", bar_format="{desc}: {elapsed} elapsed", leave=False, dynamic_ncols=True) as bar:
+        while t.is_alive():
+            t.join(0.5)
+            bar.update(0)
+            bar.refresh()
+    if "error" in result:
+        raise result["error"]
+    _log(f"    {desc}: {time.time() - start:.0f} s")
+    return result.get("value")
+
+
 def _preset(name: str, threads: int | None):
     from dataclasses import replace  # noqa: PLC0415
 
@@ -293,7 +323,8 @@ def stage_lower(model, example: tuple, calib: list, pte_path: Path, overwrite_in
         raise UserError(f"cannot export/quantize the model: {_first_line(e)}") from None
     _log("lower: partitioning and lowering (MCUFormerPartitioner -> MCUFormerBackend.preprocess)")
     try:
-        lowered = lower(q, example, overwrite_input=overwrite_input, legacy=legacy)
+        lowered = with_ticker("lower (partition, IR, passes, plan, serialize)",
+                              lambda: lower(q, example, overwrite_input=overwrite_input, legacy=legacy))
     except LoweringError as e:
         raise UserError(f"unsupported by MCUFormerBackend: {_first_line(e)}") from None
     except Exception as e:  # noqa: BLE001 - a LoweringError wrapped by ExecuTorch's to_backend
@@ -345,7 +376,8 @@ def stage_build(pte: Path, board: str = "qemu-mps2-an500", **kw):
 
     check_toolchain(("arm-none-eabi-gcc", "cmake") + (("qemu-system-arm",) if board in mcu.RUNNABLE_BOARDS else ()))
     try:
-        return mcu.build_firmware(pte, board=board, **kw)
+        return with_ticker(f"build firmware ({board}, cached by content hash)",
+                           lambda: mcu.build_firmware(pte, board=board, **kw))
     except mcu.McuBudgetError as e:
         raise UserError(f"firmware over budget: region {e.region} overflowed by {e.overflow_bytes:,d} bytes") from None
     except mcu.McuError as e:
@@ -715,6 +747,7 @@ def summary_table(s: dict[str, Any]) -> str:
         ("SRAM (model: input + arena)", f"{fmt_bytes(m['total_sram_bytes'])} of {fmt_bytes(s['budget_bytes'])} budget"
                                         + ("" if m["within_budget"] else "  OVER BUDGET")),
         ("  arena / live-set bound", f"{fmt_bytes(m['arena_bytes'])} / {fmt_bytes(m['bound_bytes'])}"),
+        ("  plan_vit (int8 input, as benchmarks)", fmt_bytes(m.get("plan_vit_int8_input_sram_bytes"))),
     ]
     if mcu:
         rows += [
