@@ -16,14 +16,14 @@ Defaults are sized for the main job on a 2-core CPU (about 5 minutes for superne
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from mcuformer.io import write_text_atomic
 
 from .data import FMNIST, load_fashion_mnist
 from .elastic.supernet import SuperNet
@@ -33,7 +33,7 @@ from .search.common import Budget, Candidate, MemoryCache, inherited_accuracy, n
 from .search.evolution import EvoConfig, evolutionary_search
 from .search.shape_only import ShapeOnlyReport, shape_only_search
 from .search.space_evolution import SpaceEvoConfig, evolve_space
-from .space import FMNIST_SPACE, PAPER_SPACE, Arch, Region, SearchSpace, iter_uniform, macs
+from .space import FMNIST_SMALL_SPACE, FMNIST_SPACE, PAPER_SPACE, Arch, Region, SearchSpace, iter_uniform, macs
 from .train import TrainConfig, evaluate, finetune, load_supernet, train_supernet
 from .vit import ViT
 
@@ -61,10 +61,12 @@ class Preset:
     space_evo: SpaceEvoConfig | None
     train_patches: tuple[int, ...]  # the supernet's training region (patch sizes)
     val_limit: int  # validation images per inherited-accuracy evaluation
+    space: SearchSpace = FMNIST_SPACE  # the search space this preset trains and searches
 
 
-# Main job on 2 CPU cores: 20k training images, 3 supernet epochs, patches 7 and 4 (patch 2 = 197 tokens costs
-# ~15x more per step on CPU), a short evolution, 3 fine-tuning epochs.
+# Main job on 2 CPU cores: the small space (FMNIST_SMALL_SPACE: embed <= 96, depth <= 6), 20k training images,
+# 3 supernet epochs, patches 7 and 4 (patch 2 = 197 tokens costs ~15x more per step on CPU), a short evolution,
+# 3 fine-tuning epochs.
 MAIN_JOB = Preset(
     supernet=TrainConfig(epochs=3, train_subset=20000, num_random=1, eval_size=1000),
     finetune=TrainConfig(epochs=3, train_subset=20000, lr=5e-4, warmup_steps=20, eval_size=None),
@@ -72,15 +74,17 @@ MAIN_JOB = Preset(
     space_evo=SpaceEvoConfig(iterations=2, samples_per_region=8),
     train_patches=(7, 4),
     val_limit=1000,
+    space=FMNIST_SMALL_SPACE,
 )
 
-# Benchmarks (issue 5): the whole training set, longer schedules, the paper's population/generations.
+# A long recipe for a GPU (issue 5): the wide space (FMNIST_SPACE, all patch sizes), the whole training set, longer
+# schedules, the paper's population/generations. benchmarks/nas.py runs a time-boxed version of it.
 BENCHMARK = Preset(
     supernet=TrainConfig(epochs=40, num_random=2, eval_size=2000),
     finetune=TrainConfig(epochs=30, lr=5e-4, warmup_steps=200, eval_size=None),
     evo=EvoConfig(population=50, generations=20, num_parents=10),
     space_evo=SpaceEvoConfig(iterations=4, samples_per_region=16),
-    train_patches=(7, 4),
+    train_patches=(7, 4, 2),
     val_limit=5000,
 )
 
@@ -118,25 +122,17 @@ class SearchResult:
                    d.get("region_history", []), d.get("supernet_path"), d.get("seconds", 0.0))
 
     def save(self, path: str | Path) -> None:
-        _atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=1))
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=1))  # mcuformer/io.py: temp + fsync + rename
 
     @classmethod
     def load(cls, path: str | Path) -> "SearchResult":
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def search(
     budget_bytes: int,
     flash_budget: int | None = None,
-    space: SearchSpace = FMNIST_SPACE,
+    space: SearchSpace | None = None,
     epochs: int | None = None,
     *,
     out_dir: str | Path = "runs/nas",
@@ -146,14 +142,22 @@ def search(
     data: FMNIST | None = None,
     seed: int = 0,
     progress: bool = True,
+    device: str | torch.device = "cpu",
 ) -> SearchResult:
     """Find the most accurate sub-net (inherited weights, validation split) that fits the budgets.
 
     ``supernet``: a trained :class:`SuperNet`, a checkpoint path, or None to train one into ``out_dir`` (resumes
-    if a checkpoint is there; ``epochs`` overrides the preset's). Raises ``NoFeasibleArch`` naming the memory
-    the smallest sub-net needs when nothing fits.
+    if a checkpoint is there; ``epochs`` overrides the preset's). ``space`` defaults to the given supernet's space,
+    else the preset's. ``device``: where inherited accuracies are computed. Raises ``NoFeasibleArch`` naming the
+    memory the smallest sub-net needs when nothing fits.
     """
     t0 = time.time()
+    sn_path = None
+    if isinstance(supernet, (str, Path)):
+        sn_path = str(supernet)
+        supernet = load_supernet(supernet)
+    if space is None:
+        space = supernet.space if isinstance(supernet, SuperNet) else preset.space
     memory_fn = memory_fn if memory_fn is not None else planner_predictor()
     budget = Budget(int(budget_bytes), None if flash_budget is None else int(flash_budget))
     mem = MemoryCache(memory_fn, budget)
@@ -163,19 +167,17 @@ def search(
     if not mem.fits(space.smallest(train_region)):
         raise no_feasible(space, mem, train_region, 1)
     out_dir = Path(out_dir)
-    sn_path = None
-    if supernet is None or isinstance(supernet, (str, Path)):
-        if supernet is None:
-            cfg = replace(preset.supernet, seed=seed, **({"epochs": epochs} if epochs is not None else {}))
-            data = data if data is not None else load_fashion_mnist()
-            supernet = train_supernet(space, cfg, out_dir, region=train_region, data=data, progress=progress)
-            sn_path = str(out_dir / "supernet.pt")
-        else:
-            sn_path = str(supernet)
-            supernet = load_supernet(supernet)
-    supernet = supernet.cpu().eval()
+    if supernet is None:
+        cfg = replace(preset.supernet, seed=seed, **({"epochs": epochs} if epochs is not None else {}))
+        data = data if data is not None else load_fashion_mnist()
+        supernet = train_supernet(space, cfg, out_dir, region=train_region, data=data, progress=progress)
+        sn_path = str(out_dir / "supernet.pt")
+    if supernet.space != space:
+        raise ValueError(f"the supernet was trained on space {supernet.space.name!r}, the search is over "
+                         f"{space.name!r}")
+    supernet = supernet.to(device).eval()
     data = data if data is not None else load_fashion_mnist()
-    acc_fn = inherited_accuracy(supernet, data.val, limit=preset.val_limit)
+    acc_fn = inherited_accuracy(supernet, data.val, limit=preset.val_limit, device=device)
     region, history, cands = train_region, [], []
     if preset.space_evo is not None and (len(patches) > 1 or len(space.rank_ratios) > 1):
         sres = evolve_space(space, acc_fn, mem, replace(preset.space_evo, seed=seed), allowed_patches=patches,
@@ -217,12 +219,14 @@ def best_uniform_baseline(
     flash_budget: int | None = None,
     memory_fn: MemoryFn | None = None,
     patches: tuple[int, ...] | None = None,
+    standard: bool = False,
 ) -> Arch:
-    """The hand-designed baseline: the largest (MACs) uniform, full-rank ViT of ``space`` that fits."""
+    """The hand-designed baseline: the largest (MACs) uniform, full-rank ViT of ``space`` that fits.
+    ``standard``: only ViTs whose attention width equals the embedding (heads * head_dim == embed)."""
     mem = MemoryCache(memory_fn if memory_fn is not None else planner_predictor(),
                       Budget(int(budget_bytes), flash_budget))
     region = Region(tuple(patches or space.patch_sizes), space.rank_ratios)
-    fitting = [a for a in iter_uniform(space, region) if mem.fits(a)]
+    fitting = [a for a in iter_uniform(space, region, standard=standard) if mem.fits(a)]
     if not fitting:
         raise no_feasible(space, mem, region, 0)
     return max(fitting, key=lambda a: (macs(a), -mem(a).total_sram_bytes))

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mcuformer.nas.predictors.memory import PlannerUnavailable, paper_formula_bytes, planner_predictor
-from mcuformer.nas.space import (FMNIST_SPACE, PAPER_SPACE, Arch, NoFeasibleArch, iter_uniform, linear_rank, macs,
-                                 param_count)
+from mcuformer.nas.space import (FMNIST_SPACE, PAPER_SPACE, Arch, NoFeasibleArch, flash_lower_bound, iter_uniform,
+                                 linear_rank, macs, param_count)
 from mcuformer.nas.vit import ViT
 
 SPACES = [FMNIST_SPACE, PAPER_SPACE]
@@ -90,9 +90,32 @@ def test_paper_formula_is_the_published_expression():
 
 
 def test_uniform_baselines_are_uniform_and_full_rank():
-    archs = list(iter_uniform(FMNIST_SPACE))
-    assert len(archs) == 3 * 4 * 4 * 4 * 3
+    s = FMNIST_SPACE
+    archs = list(iter_uniform(s))
+    assert len(archs) == (len(s.patch_sizes) * len(s.embed_dims) * len(s.depths) * len(s.num_heads)
+                          * len(s.mlp_ratios))
     assert all(set(a.rank_ratio) == {1.0} and len(set(a.num_heads)) == 1 for a in archs)
+    std = list(iter_uniform(s, standard=True))
+    assert std and all(a.num_heads[0] * a.head_dim == a.embed_dim for a in std)
+
+
+def test_flash_lower_bound_is_below_the_planner():
+    """The search rejects by flash_lower_bound without planning: it must never exceed the planner's flash."""
+    fn = planner_predictor()
+    rng = random.Random(5)
+    for a in [FMNIST_SPACE.largest(), FMNIST_SPACE.smallest()] + [FMNIST_SPACE.sample(rng) for _ in range(20)]:
+        assert flash_lower_bound(a) <= fn(a).flash_bytes
+
+
+def test_budgets_bind_on_the_fashion_mnist_space():
+    """16/32/64 KB each reject a real share of FMNIST_SPACE by the backend's planner (issue 5)."""
+    fn = planner_predictor()
+    rng = random.Random(7)
+    sram = [fn(FMNIST_SPACE.sample(rng)).total_sram_bytes for _ in range(60)]
+    for kb in (16, 32, 64):
+        over = sum(x > kb * 1024 for x in sram) / len(sram)
+        assert over >= 0.05, (kb, over)
+    assert sum(x > 16 * 1024 for x in sram) > sum(x > 64 * 1024 for x in sram)
 
 
 def test_planner_predictor_is_the_backend_or_a_clear_error():

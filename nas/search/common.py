@@ -9,7 +9,7 @@ import torch
 
 from ..data import Split, normalize
 from ..predictors.memory import MemoryFn
-from ..space import Arch, NoFeasibleArch, Region, SearchSpace, macs
+from ..space import Arch, NoFeasibleArch, Region, SearchSpace, flash_lower_bound, macs
 
 __all__ = ["Candidate", "Budget", "MemoryCache", "AccuracyFn", "inherited_accuracy", "smallest_need"]
 
@@ -51,21 +51,37 @@ class Candidate:
 
 
 class MemoryCache:
-    """Memoizes a ``MemoryFn`` per arch and applies a :class:`Budget`."""
+    """Memoizes a ``MemoryFn`` per arch and applies a :class:`Budget`.
+
+    With a flash budget, an arch whose parameter count alone exceeds it (``flash_lower_bound``) is rejected without
+    calling the planner (a proven lower bound: it never rejects what the planner would accept). Every arch that
+    ``fits`` has been planned by ``memory_fn``."""
 
     def __init__(self, memory_fn: MemoryFn, budget: Budget) -> None:
         self.memory_fn, self.budget = memory_fn, budget
         self._cache: dict[Arch, Any] = {}
+        self.planned = 0  # calls of memory_fn
+        self.quick_rejects = 0
 
     def __call__(self, arch: Arch) -> Any:
         if arch not in self._cache:
             self._cache[arch] = self.memory_fn(arch)
+            self.planned += 1
         return self._cache[arch]
 
+    def over_flash_bound(self, arch: Arch) -> bool:
+        return self.budget.flash_bytes is not None and flash_lower_bound(arch) > self.budget.flash_bytes
+
     def fits(self, arch: Arch) -> bool:
+        if arch not in self._cache and self.over_flash_bound(arch):
+            self.quick_rejects += 1
+            return False
         return self.budget.fits(self(arch))
 
     def candidate(self, arch: Arch, score: float | None = None, source: str = "") -> Candidate:
+        if arch not in self._cache and self.over_flash_bound(arch):
+            # not planned: SRAM unknown (-1), flash at least the parameter count
+            return Candidate(arch, -1, flash_lower_bound(arch), False, score, macs(arch), source)
         m = self(arch)
         return Candidate(arch, int(m.total_sram_bytes), int(m.flash_bytes), self.budget.fits(m), score, macs(arch),
                          source)
