@@ -34,6 +34,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from .io import atomic_path, write_json_atomic
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE_DIR = REPO_ROOT / "examples" / "stm32f746"
 TOOLCHAIN_FILE = REPO_ROOT / "runtime" / "cmake" / "arm-none-eabi.cmake"
@@ -546,8 +548,13 @@ def main(argv: list[str] | None = None) -> int:
             outputs, summary = run_mcu(a.pte, x, board=a.board, arena_bytes=a.arena_bytes, stack_bytes=a.stack_bytes,
                                        pte_region=a.pte_region, runtime=a.runtime, profile=not a.no_profile,
                                        timeout=a.timeout, kernels=a.kernels, frame_region=a.frame_region)
-            if a.output:
-                np.save(a.output, outputs)
+            if a.output:  # atomically (temp file + fsync + rename): a failed write leaves the previous file whole
+                dest = a.output if a.output.endswith(".npy") else a.output + ".npy"  # np.save's naming
+                try:
+                    with atomic_path(dest) as tmp, open(tmp, "wb") as f:
+                        np.save(f, outputs)
+                except OSError as e:
+                    raise McuError(f"cannot write {dest}: {e}") from e
     except McuBudgetError as e:
         print(f"run-mcu: over budget: region {e.region} overflowed by {e.overflow_bytes} bytes", file=sys.stderr)
         return 3
@@ -558,7 +565,11 @@ def main(argv: list[str] | None = None) -> int:
                                          "stack_peak_bytes", "instructions", "inferences", "canaries_ok")}
     print(json.dumps(brief))
     if a.json:
-        Path(a.json).write_text(json.dumps(summary, indent=2))
+        try:
+            write_json_atomic(a.json, summary, indent=2)
+        except OSError as e:
+            print(f"run-mcu: cannot write {a.json}: {e}", file=sys.stderr)
+            return 2
     return 0
 
 

@@ -7,11 +7,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from dataclasses import replace
 from pathlib import Path
+
+from mcuformer.io import write_json_atomic
 
 __all__ = ["main", "parse_bytes"]
 
@@ -69,8 +70,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"formula {top['paper_formula_bytes']} B)" if top else r.get("error", "none")))
         print("agreement on the random sample:", rep["agreement"])
         if a.out:
-            Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-            Path(a.out).write_text(json.dumps(rep, indent=1))
+            write_json_atomic(a.out, rep, indent=1)  # creates the folder; a failed write keeps the previous file
     return 0
 
 

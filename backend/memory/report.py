@@ -9,7 +9,6 @@ report (arena_bytes, bound_bytes, input_bytes, total_sram_bytes, flash_bytes, ..
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import asdict, dataclass, field
 
@@ -164,8 +163,9 @@ def memory_main(argv=None) -> int:
         if len(reports) > 1:
             for key in ("arena_bytes", "bound_bytes", "input_bytes", "total_sram_bytes", "flash_bytes"):
                 payload[key] = max(r.to_dict()[key] for r in reports)
-        with open(args.json_path, "w") as f:
-            json.dump(payload, f, indent=1)
+        from mcuformer.io import write_json_atomic  # noqa: PLC0415  (a failed write keeps the previous report)
+
+        write_json_atomic(args.json_path, payload, indent=1)
     total = max(r.total_sram_bytes for r in reports)
     if args.budget is not None and total > args.budget:
         print(f"total SRAM {total:,d} B exceeds the budget {args.budget:,d} B", file=sys.stderr)
