@@ -179,10 +179,7 @@ def auto_threads() -> int | None:
     except OSError:
         return None
     cores = os.cpu_count() or 1
-    if load >= 0.5 * cores:
-        _log(f"load average {load:.1f} on {cores} cores: training with 1 torch thread (--threads to override)")
-        return 1
-    return None
+    return 1 if load >= 0.5 * cores else None
 
 
 def _train_region(preset):
@@ -633,6 +630,8 @@ def cmd_run(a: argparse.Namespace) -> int:
         check_toolchain()
     out = _writable_dir(a.out)
     data = _load_data(a.data_dir)
+    if a.threads is None and preset.supernet.num_threads == 1:
+        _log("the machine is already busy: training with 1 torch thread (--threads N to override)")
 
     t = time.time()
     _log(f"1/7 search: supernet + evolutionary search under {fmt_bytes(a.budget)} SRAM (preset '{a.preset}')")
@@ -943,8 +942,18 @@ def build_parser() -> argparse.ArgumentParser:
 PASSTHROUGH: dict[str, Callable[[list[str]], int]] = {"memory": cmd_memory, "run-mcu": cmd_run_mcu}
 
 
+def _quiet_imports() -> None:
+    """Silences import-time noise that is not about the user's run: torchao's optional CUDA extensions that a CPU
+    machine cannot load, and a torch deprecation note triggered by torchao."""
+    import logging  # noqa: PLC0415
+
+    for name in ("torchao", "torch.utils._pytree"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _quiet_imports()
     try:
         if argv and argv[0] in PASSTHROUGH:
             return int(PASSTHROUGH[argv[0]](argv[1:]) or 0)
