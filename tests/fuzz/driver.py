@@ -104,6 +104,7 @@ class FuzzResult:
     corpus: int           # corpus units at the end (seeds kept + new)
     new_units: int
     crashes: int          # crash-/leak-/timeout-/oom- artifacts, plus a nonzero exit without one
+    edges: int            # instrumented edges in the binary (libFuzzer's inline 8-bit counters): cov's ceiling
     peak_rss_mb: int
     returncode: int
     log_tail: str = ""
@@ -118,8 +119,11 @@ _STATUS = re.compile(r"^#(\d+)\s+(INITED|NEW|REDUCE|pulse|DONE|RELOAD)\s+cov: (\
 
 
 def parse_log(log: str) -> dict[str, int]:
-    out = {"seed_cov": 0, "seed_ft": 0, "cov": 0, "ft": 0, "corpus": 0, "execs": 0}
+    out = {"seed_cov": 0, "seed_ft": 0, "cov": 0, "ft": 0, "corpus": 0, "execs": 0, "edges": 0}
     for line in log.splitlines():
+        m = re.match(r"^INFO: Loaded \d+ modules?\s+\((\d+) inline 8-bit counters\)", line)
+        if m:
+            out["edges"] = int(m[1])
         m = _STATUS.match(line)
         if m:
             n, kind, cov, ft, corp = int(m[1]), m[2], int(m[3]), int(m[4]), int(m[5])
@@ -155,7 +159,7 @@ def run_fuzzer(target: str, seconds: int, corpus: Path, seeds: Path, artifacts: 
     return FuzzResult(target=target, seconds=seconds, execs=execs,
                       exec_per_s=stats.get("average_exec_per_sec", execs // max(1, seconds)),
                       seed_cov=stats["seed_cov"], seed_ft=stats["seed_ft"], cov=stats["cov"], ft=stats["ft"],
-                      corpus=stats["corpus"], new_units=stats.get("new_units_added", 0), crashes=crashes,
+                      corpus=stats["corpus"], new_units=stats.get("new_units_added", 0), crashes=crashes, edges=stats["edges"],
                       peak_rss_mb=stats.get("peak_rss_mb", 0), returncode=p.returncode, log_tail=p.stdout[-6000:])
 
 
