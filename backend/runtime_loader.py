@@ -107,8 +107,11 @@ def load_runtime(rebuild: bool = False) -> ctypes.CDLL:
     with _lock:
         if _handle is not None:
             return _handle
-        build(force=rebuild)
-        lib = ctypes.CDLL(str(LIBRARY), mode=ctypes.RTLD_GLOBAL)
+        # MCUFORMER_HOST_LIBRARY: load a prebuilt variant instead (the sanitizer tests run the ctypes test suites
+        # against an ASan + UBSan build, tests/test_sanitizers_host.py).
+        override = os.environ.get("MCUFORMER_HOST_LIBRARY")
+        path = Path(override) if override else build(force=rebuild)
+        lib = ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
         _declare(lib)
         status = lib.mcuformer_register_backend()
         if status != 0:

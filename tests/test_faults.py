@@ -25,7 +25,6 @@ temporary file left behind.
 from __future__ import annotations
 
 import ctypes
-import fcntl
 import json
 import os
 import resource
@@ -40,6 +39,7 @@ import numpy as np
 import pytest
 
 import fault_blobs as fb
+from sanitizer_builds import asan_env, asan_host_library, sanitizer_errors, seed_static_arena
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "fuzz"))
@@ -149,42 +149,12 @@ def test_firmware_loader_rejects_other_version_and_offset_outside(models, kind):
 # ---------------------------------------------------------------------------------------------------------------
 # ExecuTorch's runtime with the delegate built with ASan + UBSan and a static arena (child process)
 # ---------------------------------------------------------------------------------------------------------------
-def _sanitizer_preload() -> str:
-    libs = []
-    for name in ("libasan.so", "libstdc++.so"):  # libstdc++ first-class: ASan must see __cxa_throw at start-up
-        p = subprocess.run(["c++", f"-print-file-name={name}"], capture_output=True, text=True).stdout.strip()
-        if not os.path.isabs(p) or not os.path.exists(p):
-            pytest.skip(f"{name} not found for the host compiler")
-        libs.append(p)
-    return " ".join(libs)
-
-
-def _build_asan_host(static_arena: int) -> Path:
-    """runtime/ with MCUFORMER_SANITIZE=ON and MCUFORMER_STATIC_ARENA_BYTES (the device's arena model) -> the host
-    delegate library, cached per arena size under build/."""
-    from mcuformer.backend.runtime_loader import executorch_root
-
-    if shutil.which("cmake") is None or shutil.which("c++") is None:
-        pytest.skip("cmake / c++ not installed")
-    build = REPO / "build" / f"asan-executorch-arena{static_arena}"
-    build.mkdir(parents=True, exist_ok=True)
-    with open(f"{build}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        for cmd in (["cmake", "-S", str(REPO / "runtime"), "-B", str(build), "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
-                     "-DMCUFORMER_SANITIZE=ON", "-DMCUFORMER_TESTS=OFF", f"-DMCUFORMER_EXECUTORCH_ROOT={executorch_root()}",
-                     f"-DCMAKE_CXX_FLAGS=-DMCUFORMER_STATIC_ARENA_BYTES={static_arena}"],
-                    ["cmake", "--build", str(build), "--target", "mcuformer_host", "-j2"]):
-            p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            assert p.returncode == 0, p.stdout[-6000:]
-    return build / "libmcuformer_host.so"
-
-
 @pytest.fixture(scope="module")
 def executorch_asan(models):
     """Runs every ExecuTorch case once in one sanitized child; returns ({case: result}, {case: its stderr lines})."""
-    preload = _sanitizer_preload()
-    static = max(fb.arena_bytes(m["blob"]) for m in models.values())
-    lib = _build_asan_host(static)
+    static = seed_static_arena()
+    assert static == max(fb.arena_bytes(m["blob"]) for m in models.values())
+    lib = asan_host_library(static)
     d = models["vit_cls"]["dir"]
     cases = []
     for name, m in models.items():
@@ -202,11 +172,9 @@ def executorch_asan(models):
                           "pte": _write(d, f"{case}_{kind}.pte", fb.splice(m[f"pte_{kind}"], m["blob"], blob))})
     spec = d / "cases.json"
     spec.write_text(json.dumps(cases))
-    env = dict(os.environ, LD_PRELOAD=preload, ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=0",
-               UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1", PYTHONPATH=str(REPO))
     p = subprocess.run([sys.executable, str(REPO / "tests" / "faults_executorch_child.py"), str(lib), str(spec)],
-                       capture_output=True, text=True, env=env, timeout=600, cwd=REPO)
-    assert "ERROR: AddressSanitizer" not in p.stderr and "runtime error:" not in p.stderr, p.stderr[-8000:]
+                       capture_output=True, text=True, env=asan_env(), timeout=600, cwd=REPO)
+    assert not sanitizer_errors(p.stderr), p.stderr[-8000:]
     assert p.returncode == 0, p.stderr[-8000:]
     results = {r["name"]: r for r in map(json.loads, p.stdout.strip().splitlines())}
     logs: dict[str, list[str]] = {}
@@ -273,6 +241,28 @@ def test_executorch_wrong_dtype_shape_rank_count(executorch_asan):
     assert "tensor rank" in "\n".join(logs["vit_cls_inline/rank"])
     assert "expected Float but was Char" in "\n".join(logs["vit_cls_inline/dtype_int8"])
     assert r["outputs_bit_exact_after_bad_inputs"] is True  # nothing was corrupted by the refused calls
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# On the device (QEMU): the arena canaries and the stack watermark are checked after every inference
+# ---------------------------------------------------------------------------------------------------------------
+# tests/test_firmware_qemu.py covers a write past the arena's end (code 71, test_arena_overrun_trips_canary), a stack
+# that reaches its guard (72, test_stack_overuse_is_detected) and an arena smaller than the plan (60). Here: a write
+# just below the arena's start, through the test-only stub runtime's fault injection.
+def test_device_arena_underrun_trips_canary_below():
+    if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("qemu-system-arm / arm-none-eabi-gcc not installed")
+    sys.path.insert(0, str(REPO / "examples" / "stm32f746" / "tests"))
+    from fixtures import fake_pte
+
+    from mcuformer import mcu
+
+    x = np.random.default_rng(0).standard_normal((2, 8)).astype(np.float32)
+    with pytest.raises(mcu.McuError) as e:
+        mcu.run_mcu(fake_pte(overrun_bytes=-4), x, runtime="stub", profile=False)
+    assert e.value.code == 70, e.value.log
+    assert mcu.describe_exit_code(70) == "arena canary below the arena overwritten"
+    assert '"canaries_ok":false' in e.value.log
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ run it as a subprocess:
 Fake blob layout (little endian): "MCFT", u32 version=1, u32 arena_bytes, u32 in_numel, u32 out_numel, u32 pad_bytes,
 u32 overrun_bytes, u32 stack_bytes, then pad_bytes bytes (i*7 & 0xff) standing in for weights. The stub runs
 out[j] = 2 * in[j % in_numel] + j. Fault injection for the guard tests: overrun_bytes > 0 makes it write that many
-bytes past the end of its arena; stack_bytes > 0 makes it touch that many bytes of stack.
+bytes past the end of its arena, overrun_bytes < 0 (stored as int32) that many bytes before its start; stack_bytes > 0
+makes it touch that many bytes of stack.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import sys
 
 def fake_blob(arena_bytes: int, in_numel: int, out_numel: int, pad_bytes: int, overrun_bytes: int = 0,
               stack_bytes: int = 0) -> bytes:
-    head = b"MCFT" + struct.pack("<7I", 1, arena_bytes, in_numel, out_numel, pad_bytes, overrun_bytes, stack_bytes)
+    head = b"MCFT" + struct.pack("<5IiI", 1, arena_bytes, in_numel, out_numel, pad_bytes, overrun_bytes, stack_bytes)
     return head + bytes((i * 7) & 0xFF for i in range(pad_bytes))
 
 
@@ -48,13 +49,13 @@ def build(out: str, in_numel: int, out_numel: int, arena_bytes: int, pad_bytes: 
     class MCUFormerBackend(BackendDetails):  # noqa: N801 - name must equal the backend id
         @staticmethod
         def preprocess(edge_program, compile_specs):
-            spec = {s.key: int.from_bytes(s.value, "little") for s in compile_specs}
+            spec = {s.key: int.from_bytes(s.value, "little", signed=True) for s in compile_specs}
             return PreprocessResult(
                 processed_bytes=fake_blob(spec["arena_bytes"], spec["in_numel"], spec["out_numel"], spec["pad_bytes"],
                                           spec["overrun_bytes"], spec["stack_bytes"])
             )
 
-    specs = [CompileSpec(k, int(v).to_bytes(4, "little")) for k, v in
+    specs = [CompileSpec(k, int(v).to_bytes(4, "little", signed=True)) for k, v in
              dict(arena_bytes=arena_bytes, in_numel=in_numel, out_numel=out_numel, pad_bytes=pad_bytes,
                   overrun_bytes=overrun_bytes, stack_bytes=stack_bytes).items()]
 

@@ -105,8 +105,11 @@ Status model_run(const Model& m, uint8_t* arena, size_t arena_bytes, const IoTen
   uint32_t sum = 0;
   for (uint32_t i = 0; i < h.pad_bytes; ++i) sum += m.blob[kHeaderBytes + i];
   arena[0] ^= static_cast<uint8_t>(sum);
-  // Fault injection (guard tests): write past the arena, use a lot of stack.
-  for (uint32_t i = 0; i < h.overrun_bytes; ++i) reinterpret_cast<volatile uint8_t*>(arena)[h.arena_bytes + i] = 0x5a;
+  // Fault injection (guard tests): write past the end of the arena (overrun_bytes > 0) or before its start (< 0, an
+  // int32 in the header), use a lot of stack.
+  const int32_t overrun = static_cast<int32_t>(h.overrun_bytes);
+  for (int32_t i = 0; i < overrun; ++i) reinterpret_cast<volatile uint8_t*>(arena)[h.arena_bytes + i] = 0x5a;
+  for (int32_t i = 1; i <= -overrun; ++i) reinterpret_cast<volatile uint8_t*>(arena)[-i] = 0x5a;
   if (h.stack_bytes > 0) touch_stack(h.stack_bytes);
   mcuformer_profile_op(2, 102);
   for (uint32_t j = 0; j < h.out_numel; ++j) out[j] = 2.0f * in[j % h.in_numel] + static_cast<float>(j);
