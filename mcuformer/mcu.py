@@ -509,7 +509,10 @@ def _summary(fw: Firmware, fw_summary: dict[str, Any], counts: dict[str, Any] | 
             for op in counts.get("ops", [])]
         funcs = [f for f in counts.get("functions", []) if f.get("in_inference")]
         funcs.sort(key=lambda f: -f["in_inference"])
-        s["per_function_instructions"] = {f["name"]: f["in_inference"] / n for f in funcs}
+        per_function: dict[str, float] = {}
+        for f in funcs:  # static functions of several translation units share a name: their counts add up
+            per_function[f["name"]] = per_function.get(f["name"], 0.0) + f["in_inference"] / n
+        s["per_function_instructions"] = per_function
     else:
         s["instructions"] = None
         s["per_op_instructions"] = None

@@ -50,7 +50,7 @@ void conv2d_patch_s8(const int8_t* x, int32_t C, int32_t H, int32_t W, const int
         }
         for (int32_t e = 0; e < ne; ++e) {
           const int32_t ch = e0 + e;
-          const int8_t q = qmath::sat8(qmath::requant(acc[e], mult[ch], shift[ch]) + output_zp);
+          const int8_t q = gemv::requant_sat8(acc[e], mult[ch], shift[ch], output_zp);
           if (tokens_layout) {
             y[token * static_cast<size_t>(E) + static_cast<size_t>(ch)] = q;
           } else {

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "../quant_math.h"
 #include "dsp.h"
 
 namespace mcuformer {
@@ -63,115 +64,23 @@ inline void widen_pairs(const int8_t* x, int32_t k4, int32_t zp, uint32_t* out) 
   }
 }
 
-// acc[r] += sum_{k < k4} xw(k) * w[r * ldw + k] for the 4 weight rows r = 0..3 (xw: pairs, k4 multiple of 4).
-inline void dot4_c(const uint32_t* xw, const int8_t* w, size_t ldw, int32_t k4, int32_t* acc) {
-  const int8_t* p0 = w;
-  const int8_t* p1 = w + ldw;
-  const int8_t* p2 = p1 + ldw;
-  const int8_t* p3 = p2 + ldw;
-  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-  const uint32_t* const end = xw + (k4 >> 1);
-  while (xw != end) {
-    const uint32_t xe = xw[0], xo = xw[1];
-    xw += 2;
-    uint32_t v = dsp::load4(p0);
-    p0 += 4;
-    a0 = dsp::smlad(xe, dsp::sxtb16(v), a0);
-    a0 = dsp::smlad(xo, dsp::sxtb16_ror8(v), a0);
-    v = dsp::load4(p1);
-    p1 += 4;
-    a1 = dsp::smlad(xe, dsp::sxtb16(v), a1);
-    a1 = dsp::smlad(xo, dsp::sxtb16_ror8(v), a1);
-    v = dsp::load4(p2);
-    p2 += 4;
-    a2 = dsp::smlad(xe, dsp::sxtb16(v), a2);
-    a2 = dsp::smlad(xo, dsp::sxtb16_ror8(v), a2);
-    v = dsp::load4(p3);
-    p3 += 4;
-    a3 = dsp::smlad(xe, dsp::sxtb16(v), a3);
-    a3 = dsp::smlad(xo, dsp::sxtb16_ror8(v), a3);
-  }
-  acc[0] = a0;
-  acc[1] = a1;
-  acc[2] = a2;
-  acc[3] = a3;
+// widen_pairs over all K inputs, the last partial block padded with zero lanes; returns kp = K rounded up to 4.
+// A dot product over kp then reads up to 3 weight bytes past a row's end, multiplied by 0: callers use kp only
+// where that read stays inside the same tensor (the following rows), k4 + tail() otherwise.
+inline int32_t widen_pairs_padded(const int8_t* x, int32_t K, int32_t zp, uint32_t* out) {
+  const int32_t k4 = K & ~3;
+  widen_pairs(x, k4, zp, out);
+  if (k4 == K) return K;
+  int32_t v[4] = {0, 0, 0, 0};
+  for (int32_t k = k4; k < K; ++k) v[k - k4] = static_cast<int32_t>(x[k]) - zp;
+  out[k4 >> 1] = pack16(v[0], v[2]);
+  out[(k4 >> 1) + 1] = pack16(v[1], v[3]);
+  return k4 + 4;
 }
 
-#if defined(MCUFORMER_CM7_DSP) && defined(__thumb2__)
-// The same loop in Thumb-2, 8 inputs per iteration: 2 x (LDRD pairs + 4 x (LDR + 2 SXTB16 + 2 SMLAD)) + CMP/BNE =
-// 44 instructions per 32 MACs. gcc keeps four row pointers in registers only by spilling; here rows 1 and 3 are
-// register offsets (ldw) from rows 0 and 2, whose post-increment loads advance both. Unaligned LDR is allowed.
-inline void dot4(const uint32_t* xw, const int8_t* w, size_t ldw, int32_t k4, int32_t* acc) {
-  const int32_t k8 = k4 & ~7;
-  if (k8 != 0) {
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    const int8_t* p0 = w;
-    const int8_t* p2 = w + 2 * ldw;
-    const uint32_t* const end = xw + (k8 >> 1);
-    uint32_t xe, xo, v, t;
-    __asm__ volatile(
-        "1:\n\t"
-        "ldrd   %[xe], %[xo], [%[xw]], #8\n\t"
-        "ldr    %[v], [%[p0], %[ldw]]\n\t"
-        "sxtb16 %[t], %[v]\n\t"
-        "sxtb16 %[v], %[v], ror #8\n\t"
-        "smlad  %[a1], %[xe], %[t], %[a1]\n\t"
-        "smlad  %[a1], %[xo], %[v], %[a1]\n\t"
-        "ldr    %[v], [%[p0]], #4\n\t"
-        "sxtb16 %[t], %[v]\n\t"
-        "sxtb16 %[v], %[v], ror #8\n\t"
-        "smlad  %[a0], %[xe], %[t], %[a0]\n\t"
-        "smlad  %[a0], %[xo], %[v], %[a0]\n\t"
-        "ldr    %[v], [%[p2], %[ldw]]\n\t"
-        "sxtb16 %[t], %[v]\n\t"
-        "sxtb16 %[v], %[v], ror #8\n\t"
-        "smlad  %[a3], %[xe], %[t], %[a3]\n\t"
-        "smlad  %[a3], %[xo], %[v], %[a3]\n\t"
-        "ldr    %[v], [%[p2]], #4\n\t"
-        "sxtb16 %[t], %[v]\n\t"
-        "sxtb16 %[v], %[v], ror #8\n\t"
-        "smlad  %[a2], %[xe], %[t], %[a2]\n\t"
-        "smlad  %[a2], %[xo], %[v], %[a2]\n\t"
-        "ldrd   %[xe], %[xo], [%[xw]], #8\n\t"
-        "ldr    %[v], [%[p0], %[ldw]]\n\t"
-        "sxtb16 %[t], %[v]\n\t"
-        "sxtb16 %[v], %[v], ror #8\n\t"
-        "smlad  %[a1], %[xe], %[t], %[a1]\n\t"
-        "smlad  %[a1], %[xo], %[v], %[a1]\n\t"
-        "ldr    %[v], [%[p0]], #4\n\t"
-        "sxtb16 %[t], %[v]\n\t"
-        "sxtb16 %[v], %[v], ror #8\n\t"
-        "smlad  %[a0], %[xe], %[t], %[a0]\n\t"
-        "smlad  %[a0], %[xo], %[v], %[a0]\n\t"
-        "ldr    %[v], [%[p2], %[ldw]]\n\t"
-        "sxtb16 %[t], %[v]\n\t"
-        "sxtb16 %[v], %[v], ror #8\n\t"
-        "smlad  %[a3], %[xe], %[t], %[a3]\n\t"
-        "smlad  %[a3], %[xo], %[v], %[a3]\n\t"
-        "ldr    %[v], [%[p2]], #4\n\t"
-        "sxtb16 %[t], %[v]\n\t"
-        "sxtb16 %[v], %[v], ror #8\n\t"
-        "smlad  %[a2], %[xe], %[t], %[a2]\n\t"
-        "smlad  %[a2], %[xo], %[v], %[a2]\n\t"
-        "cmp    %[xw], %[end]\n\t"
-        "bne    1b\n\t"
-        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xw] "+r"(xw), [p0] "+r"(p0),
-          [p2] "+r"(p2), [xe] "=&r"(xe), [xo] "=&r"(xo), [v] "=&r"(v), [t] "=&r"(t)
-        : [ldw] "r"(ldw), [end] "r"(end)
-        : "cc", "memory");
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
-    w = p0;  // advanced by k8 bytes
-  }
-  if (k4 != k8) dot4_c(xw, w, ldw, k4 - k8, acc);  // xw and w already advanced past k8
-}
-#else
-inline void dot4(const uint32_t* xw, const int8_t* w, size_t ldw, int32_t k4, int32_t* acc) {
-  dot4_c(xw, w, ldw, k4, acc);
-}
-#endif
+// acc[r] += sum_{k < k4} xw(k) * w[r * ldw + k] for the 4 weight rows r = 0..3 (xw: pairs, k4 multiple of 4).
+// Out of line (gemv.cpp): its Thumb-2 loop needs 13 registers, which inlined callers cannot spare.
+void dot4(const uint32_t* xw, const int8_t* w, size_t ldw, int32_t k4, int32_t* acc);
 
 // The same for one weight row.
 inline int32_t dot1(const uint32_t* xw, const int8_t* w, int32_t k4, int32_t acc) {
@@ -193,6 +102,22 @@ inline int32_t tail(const int8_t* x, const int8_t* w, int32_t k4, int32_t K, int
                                static_cast<uint32_t>((static_cast<int32_t>(x[k]) - zp) * w[k]));
   }
   return acc;
+}
+
+// sat8(requant(acc, m, s) + zp) exactly (qmath), cheaper for s >= 33 (the usual case: m is a Q31 multiplier):
+// 2^(s-1) is then a multiple of 2^32, so floor((acc*m + 2^(s-1)) / 2^s) = floor((hi + 2^(s-33)) / 2^(s-32)) with
+// hi = floor(acc*m / 2^32) (SMULL's high word); |hi| <= 2^30, so the int32 sums cannot overflow.
+inline int8_t requant_sat8(int32_t acc, int32_t m, int32_t s, int32_t zp) {
+  if (s >= 33) {
+    const int32_t hi = static_cast<int32_t>(static_cast<uint64_t>(static_cast<int64_t>(acc) * m) >> 32);
+    const int32_t r = ((hi + (int32_t{1} << (s - 33))) >> (s - 32)) + zp;
+#ifdef MCUFORMER_CM7_DSP
+    return static_cast<int8_t>(__ssat(r, 8));
+#else
+    return static_cast<int8_t>(r < -128 ? -128 : (r > 127 ? 127 : r));
+#endif
+  }
+  return qmath::sat8(qmath::requant(acc, m, s) + zp);
 }
 
 }  // namespace gemv

@@ -12,7 +12,7 @@ namespace cm7 {
 
 namespace {
 inline int8_t finish(int32_t acc, int32_t mult, int32_t shift, int32_t output_zp, const int8_t* lut) {
-  const int8_t q = qmath::sat8(qmath::requant(acc, mult, shift) + output_zp);
+  const int8_t q = gemv::requant_sat8(acc, mult, shift, output_zp);
   return lut ? lut[static_cast<int32_t>(q) + 128] : q;
 }
 }  // namespace
@@ -27,20 +27,31 @@ void linear_s8(const int8_t* x, const int8_t* weight, const int32_t* bias, const
     const int8_t* xr = x + static_cast<size_t>(m) * k_len;
     int8_t* yr = y + static_cast<size_t>(m) * static_cast<size_t>(N);
     if (one_chunk) {
-      gemv::widen_pairs(xr, k4, 0, xw);
+      // Rows whose kp-byte read stays inside the weights run over kp (zero-padded pairs, gemv.h), others over k4 + a tail.
+      const int32_t kp = gemv::widen_pairs_padded(xr, K, 0, xw);
+      // a read of kp bytes from row r stays inside the [N, K] weight tensor
+      auto in_tensor = [&](int32_t r, int32_t len) {
+        return static_cast<size_t>(r) * k_len + static_cast<size_t>(len) <= static_cast<size_t>(N) * k_len;
+      };
       int32_t n = 0;
       for (; n + 3 < N; n += 4) {
         const int8_t* w = weight + static_cast<size_t>(n) * k_len;
         int32_t acc[4] = {bias[n], bias[n + 1], bias[n + 2], bias[n + 3]};
-        gemv::dot4(xw, w, k_len, k4, acc);
-        for (int32_t r = 0; r < 4; ++r) {
-          const int32_t a = gemv::tail(xr, w + static_cast<size_t>(r) * k_len, k4, K, 0, acc[r]);
-          yr[n + r] = finish(a, mult[n + r], shift[n + r], output_zp, lut);
+        if (in_tensor(n + 3, kp)) {
+          gemv::dot4(xw, w, k_len, kp, acc);
+        } else {
+          gemv::dot4(xw, w, k_len, k4, acc);
+          for (int32_t r = 0; r < 4; ++r) acc[r] = gemv::tail(xr, w + static_cast<size_t>(r) * k_len, k4, K, 0, acc[r]);
         }
+        yr[n] = finish(acc[0], mult[n], shift[n], output_zp, lut);
+        yr[n + 1] = finish(acc[1], mult[n + 1], shift[n + 1], output_zp, lut);
+        yr[n + 2] = finish(acc[2], mult[n + 2], shift[n + 2], output_zp, lut);
+        yr[n + 3] = finish(acc[3], mult[n + 3], shift[n + 3], output_zp, lut);
       }
       for (; n < N; ++n) {
         const int8_t* w = weight + static_cast<size_t>(n) * k_len;
-        const int32_t a = gemv::tail(xr, w, k4, K, 0, gemv::dot1(xw, w, k4, bias[n]));
+        const int32_t a = in_tensor(n, kp) ? gemv::dot1(xw, w, kp, bias[n])
+                                    : gemv::tail(xr, w, k4, K, 0, gemv::dot1(xw, w, k4, bias[n]));
         yr[n] = finish(a, mult[n], shift[n], output_zp, lut);
       }
       continue;

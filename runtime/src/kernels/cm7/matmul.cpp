@@ -17,27 +17,34 @@ namespace {
 
 inline int8_t finish(int32_t dot, int32_t sa, int32_t zb, int32_t output_zp, int32_t mult, int32_t shift) {
   const int32_t acc = static_cast<int32_t>(static_cast<uint32_t>(dot) - static_cast<uint32_t>(zb) * static_cast<uint32_t>(sa));
-  return qmath::sat8(qmath::requant(acc, mult, shift) + output_zp);
+  return gemv::requant_sat8(acc, mult, shift, output_zp);
 }
 
 void row_transposed(const int8_t* ar, const int8_t* bb, int8_t* yr, int32_t K, int32_t N, int32_t za, int32_t zb,
                     int32_t output_zp, int32_t mult, int32_t shift, uint32_t* xw, int32_t sa) {
   const int32_t k4 = K & ~3;
   const size_t k_len = static_cast<size_t>(K);
-  gemv::widen_pairs(ar, k4, za, xw);
+  // Rows whose kp-byte read stays inside b run over kp (zero-padded pairs, gemv.h), others over k4 + a tail.
+  const int32_t kp = gemv::widen_pairs_padded(ar, K, za, xw);
+  auto in_tensor = [&](int32_t r, int32_t len) {  // a read of len bytes from row r stays inside b [N, K]
+    return static_cast<size_t>(r) * k_len + static_cast<size_t>(len) <= static_cast<size_t>(N) * k_len;
+  };
   int32_t n = 0;
   for (; n + 3 < N; n += 4) {
     const int8_t* w = bb + static_cast<size_t>(n) * k_len;
     int32_t acc[4] = {0, 0, 0, 0};
-    gemv::dot4(xw, w, k_len, k4, acc);
-    for (int32_t r = 0; r < 4; ++r) {
-      const int32_t d = gemv::tail(ar, w + static_cast<size_t>(r) * k_len, k4, K, za, acc[r]);
-      yr[n + r] = finish(d, sa, zb, output_zp, mult, shift);
+    if (in_tensor(n + 3, kp)) {
+      gemv::dot4(xw, w, k_len, kp, acc);
+    } else {
+      gemv::dot4(xw, w, k_len, k4, acc);
+      for (int32_t r = 0; r < 4; ++r) acc[r] = gemv::tail(ar, w + static_cast<size_t>(r) * k_len, k4, K, za, acc[r]);
     }
+    for (int32_t r = 0; r < 4; ++r) yr[n + r] = finish(acc[r], sa, zb, output_zp, mult, shift);
   }
   for (; n < N; ++n) {
     const int8_t* w = bb + static_cast<size_t>(n) * k_len;
-    yr[n] = finish(gemv::tail(ar, w, k4, K, za, gemv::dot1(xw, w, k4, 0)), sa, zb, output_zp, mult, shift);
+    const int32_t d = in_tensor(n, kp) ? gemv::dot1(xw, w, kp, 0) : gemv::tail(ar, w, k4, K, za, gemv::dot1(xw, w, k4, 0));
+    yr[n] = finish(d, sa, zb, output_zp, mult, shift);
   }
 }
 
