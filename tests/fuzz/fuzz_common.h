@@ -36,6 +36,21 @@ inline void trap_if(bool bad, const char* what) {
   }
 }
 
+inline void fill_extremes(const std::vector<mcuformer::IoTensor>& ins) {
+  static const float kF[] = {__builtin_nanf(""), __builtin_inff(), -__builtin_inff(), 1e30f, -1e30f, -0.0f, 1e-40f,
+                             3.5f};
+  static const int8_t kI[] = {-128, 127, 0, -1};
+  for (const mcuformer::IoTensor& t : ins) {
+    if (t.dtype == mcuformer::DType::kFloat32) {
+      float* f = static_cast<float*>(t.data);
+      for (size_t i = 0; i < t.nbytes / 4; ++i) f[i] = kF[i % 8];
+    } else {
+      int8_t* q = static_cast<int8_t*>(t.data);
+      for (size_t i = 0; i < t.nbytes; ++i) q[i] = kI[i % 4];
+    }
+  }
+}
+
 // model_run with inputs/outputs sized by the model's own accessors. Aborts (a crash for libFuzzer) if the run writes
 // outside the arena (guard bytes), if an accessor disagrees with model_run, or if a run with a too-small arena is not
 // rejected.
@@ -71,10 +86,15 @@ inline void run_model(const mcuformer::Model& model) {
   uint8_t* base = arena_store.data();
   while (reinterpret_cast<uintptr_t>(base + kGuard) % 16 != 0) ++base;
   uint8_t* arena = base + kGuard;
-  const Status s = mcuformer::model_run(model, arena, planned, ins.data(), ins.size(), outs.data(), outs.size());
-  trap_if(s != Status::kOk, "model_run refused I/O built from the model's own accessors");
-  for (size_t i = 0; i < kGuard; ++i) {
-    trap_if(base[i] != kGuardByte || arena[planned + i] != kGuardByte, "model_run wrote outside its arena");
+  // Two runs: zero inputs, then extreme ones (float: NaN, +-inf, +-1e30, -0, a denormal; int8: -128, 127), which
+  // reach the float->int conversions and saturation paths that users' inputs can reach through ExecuTorch.
+  for (int fill = 0; fill < 2; ++fill) {
+    if (fill == 1) fill_extremes(ins);
+    const Status s = mcuformer::model_run(model, arena, planned, ins.data(), ins.size(), outs.data(), outs.size());
+    trap_if(s != Status::kOk, "model_run refused I/O built from the model's own accessors");
+    for (size_t i = 0; i < kGuard; ++i) {
+      trap_if(base[i] != kGuardByte || arena[planned + i] != kGuardByte, "model_run wrote outside its arena");
+    }
   }
   static const bool selftest = std::getenv("MCUFUZZ_SELFTEST") != nullptr;  // tests: the harness reports crashes
   trap_if(selftest, "self-test crash after a complete run");
