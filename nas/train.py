@@ -331,6 +331,39 @@ def train_supernet(
     return model
 
 
+def time_supernet_steps(space: SearchSpace, cfg: TrainConfig, region: Region | None, data: FMNIST,
+                        steps: int = 10, warmup: int = 3) -> float:
+    """Seconds per supernet training step (the sandwich of ``train_supernet``, on ``cfg.device``), measured on a
+    throwaway supernet: used to size a time-boxed run (``epochs = time / (steps_per_epoch * this)``)."""
+    device = _resolve_device(cfg.device)
+    model = SuperNet(space).to(device).train()
+    opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr)
+    region = region or space.full_region()
+    it = batches(data.train, cfg.batch_size, epoch=10_000, seed=cfg.seed, augment=cfg.augment, drop_last=True)
+    t0 = 0.0
+    for step in range(warmup + steps):
+        if step == warmup:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.time()
+        x, y = next(it)
+        x, y = x.to(device), y.to(device)
+        opt.zero_grad(set_to_none=True)
+        teacher = None
+        for j, a in enumerate(sandwich_archs(space, region, cfg.num_random, cfg.seed, 10_000, step)):
+            out = model(x, a)
+            if j == 0:
+                loss = F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing)
+                teacher = out.detach()
+            else:
+                loss = _soft_ce(out, teacher)
+            loss.backward()
+        opt.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.time() - t0) / steps
+
+
 def load_supernet(path: str | Path, device: str | torch.device = "cpu") -> SuperNet:
     """Rebuild a trained supernet from its checkpoint (a folder or the ``supernet.pt`` file)."""
     path = Path(path)
