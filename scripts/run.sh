@@ -6,5 +6,6 @@
 # (see `.venv/bin/mcuformer run --help`), e.g. ./scripts/run.sh --budget 32KB --out out32
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export MCUFORMER_JOB_START="$(date +%s)"  # mcuformer run: --time-budget counts the set-up too
 ./scripts/setup.sh
 exec .venv/bin/mcuformer run "$@"
