@@ -12,6 +12,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from mcuformer.io import write_text_atomic
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CACHE = RESULTS / "et_greedy_cache.json"
@@ -50,7 +51,7 @@ def et_greedy_arena(arch, use_cache: bool = True) -> int:
     cache = _load_cache()
     cache[key] = {"arena_bytes": arena, "buffer_sizes": sizes, "seconds": round(time.time() - t0, 1)}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    CACHE.write_text(json.dumps(cache, indent=1, sort_keys=True))
+    write_text_atomic(CACHE, json.dumps(cache, indent=1, sort_keys=True))
     return arena
 
 

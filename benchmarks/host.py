@@ -26,6 +26,7 @@ from mcuformer.backend import load_runtime
 from mcuformer.backend.pipeline import lower, quantize
 from mcuformer.nas.space import Arch
 from mcuformer.nas.vit import ViT
+from mcuformer.io import write_json_atomic
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MODELS = {
@@ -91,7 +92,7 @@ def main(argv=None) -> int:
     RESULTS.mkdir(exist_ok=True)
     out = {"machine": platform.platform(), "date": time.strftime("%Y-%m-%d"), "rows": rows,
            "note": "host CPU latency through ExecuTorch's runtime; our kernels are written for Cortex-M7, not x86"}
-    (RESULTS / "host.json").write_text(json.dumps(out, indent=1))
+    write_json_atomic(RESULTS / "host.json", out)
     return 0
 
 

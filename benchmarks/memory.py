@@ -4,11 +4,11 @@
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from mcuformer.nas.space import Arch
+from mcuformer.io import write_json_atomic
 
 HERE = Path(__file__).resolve().parent
 
@@ -70,7 +70,7 @@ def main() -> None:
               f"{r['vs_et_greedy'] or 0:>7.1f}")
     out = HERE / "results" / "memory.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=1))
+    write_json_atomic(out, res)
     print(f"\nours total = int8 input image (overwritten, input pool) + arena; efficiency = (pool + arena) / bound;"
           f" written {out}")
 
