@@ -78,5 +78,16 @@ def test_every_planner_valid(bufs, pool):
         from mcuformer.backend.memory.planner import extent
         check_plan(bufs, offsets, extent(bufs, offsets, pool), pool)
     best = place(bufs, pool=pool)
-    if pool == 0:  # the live-set bound is a true lower bound of any valid placement
-        assert best.arena_bytes >= live_set_bound(bufs)
+    # the live-set bound (with a pool: the subset-sum bound) is a true lower bound of any valid placement
+    assert pool + best.arena_bytes >= live_set_bound(bufs, pool)
+
+
+def test_pool_bound_counts_what_the_pool_cannot_hold():
+    # after the 784-byte image is consumed: tokens, K and V of 544 bytes each and an 81-byte row are live.
+    # The pool holds at most 544 + 81 of them, so the arena needs >= 1713 - 625 bytes: 784 + 1088 = 1872 in all.
+    image = Buffer(0, 784, 0, 0, fixed=0)
+    later = [Buffer(1, 544, 1, 3), Buffer(2, 544, 1, 3), Buffer(3, 544, 1, 3), Buffer(4, 81, 2, 2)]
+    assert live_set_bound([image, *later]) == 1713
+    assert live_set_bound([image, *later], pool=784) == 1872
+    best = place([image, *later], pool=784)
+    assert best.total_bytes == 1872

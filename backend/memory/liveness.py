@@ -118,5 +118,20 @@ def live_bytes(bufs: list[Buffer]) -> list[int]:
     return out
 
 
-def live_set_bound(bufs: list[Buffer]) -> int:
-    return max(live_bytes(bufs), default=0)
+def live_set_bound(bufs: list[Buffer], pool: int = 0) -> int:
+    """The smallest pool + arena any placement can reach: at every step the live bytes must fit, and with an input
+    pool (a separate region no buffer straddles) the arena must hold what the pool cannot: at least the live bytes
+    minus the largest subset of live buffers whose sizes fit in the pool (a subset sum, alignment ignored)."""
+    live = live_bytes(bufs)
+    if not pool:
+        return max(live, default=0)
+    bound = 0
+    for step, total in enumerate(live):
+        sizes = [b.size for b in bufs if b.first <= step <= b.last]
+        reach = 1  # bit k set: some subset of live buffers sums to k bytes (k <= pool)
+        mask = (1 << (pool + 1)) - 1
+        for size in sizes:
+            reach = (reach | (reach << size)) & mask
+        in_pool = min(reach.bit_length() - 1, total)
+        bound = max(bound, total, pool + total - in_pool)
+    return bound

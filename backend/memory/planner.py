@@ -183,7 +183,7 @@ def place(bufs: list[Buffer], planners=None, pool: int = 0) -> Placement:
     (no placement can do better)."""
     from .liveness import live_set_bound
 
-    floor = live_set_bound(bufs)
+    floor = live_set_bound(bufs, pool)
     best = None
     for name in planners or PLANNERS:
         offsets = PLANNERS[name](bufs, pool)

@@ -13,7 +13,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 
 from ..ir import DTYPE_SIZE, Program
-from .liveness import buffers, live_bytes
+from .liveness import buffers, live_bytes, live_set_bound
 
 
 @dataclass
@@ -52,9 +52,9 @@ class MemoryReport:
 def report_of(program: Program, placement=None, arch=None) -> MemoryReport:
     bufs = list(getattr(placement, "buffers", ()) or ()) or buffers(program)
     live = live_bytes(bufs)
-    bound = max(live, default=0)
-    peak = max(range(len(live)), key=lambda i: live[i]) if live else 0
     pool = program.input_pool_bytes
+    bound = live_set_bound(bufs, pool)
+    peak = max(range(len(live)), key=lambda i: live[i]) if live else 0
     planned = pool + program.arena_bytes
     inputs = sum(program.tensors[i].nbytes for i in program.inputs)
     step_op = program.ops[peak] if program.ops else None
