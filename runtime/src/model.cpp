@@ -224,8 +224,8 @@ class Runner {
       }
       case OpParams::AddParams: {
         const auto* q = op->params_as_AddParams();
-        ref::add_s8(s8(x), s8(in->Get(1)), s8(y), shape(x).numel, shape(in->Get(1)).numel, q->a_zp(), q->b_zp(),
-                    q->output_zp(), q->a_mult(), q->b_mult(), q->shift());
+        fast::add_s8(s8(x), s8(in->Get(1)), s8(y), shape(x).numel, shape(in->Get(1)).numel, q->a_zp(), q->b_zp(),
+                     q->output_zp(), q->a_mult(), q->b_mult(), q->shift());
         break;
       }
       case OpParams::RescaleParams: {
@@ -240,14 +240,14 @@ class Runner {
         const auto* q = op->params_as_LayerNormParams();
         const Shape xs = shape(x);
         const int32_t C = xs.last();
-        ref::layernorm_s8(s8(x), s32(in->Get(1)), s32(in->Get(2)), s8(y), xs.numel / static_cast<uint64_t>(C), C,
-                          q->eps(), q->output_zp(), q->mult(), q->shift());
+        fast::layernorm_s8(s8(x), s32(in->Get(1)), s32(in->Get(2)), s8(y), xs.numel / static_cast<uint64_t>(C), C,
+                           q->eps(), q->output_zp(), q->mult(), q->shift());
         break;
       }
       case OpParams::SoftmaxParams: {
         const Shape xs = shape(x);
         const int32_t L = xs.last();
-        ref::softmax_s8(s8(x), s32(in->Get(1)), s8(y), xs.numel / static_cast<uint64_t>(L), L);
+        fast::softmax_s8(s8(x), s32(in->Get(1)), s8(y), xs.numel / static_cast<uint64_t>(L), L);
         break;
       }
       case OpParams::MeanParams: {

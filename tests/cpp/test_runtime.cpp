@@ -333,3 +333,106 @@ TEST(cm7_kernels_bit_exact_with_ref) {
     }
   }
 }
+
+// The Cortex-M7 ADD / LAYERNORM / SOFTMAX against the reference: realistic parameters (the serializer's ranges, which
+// take the fast paths) and arbitrary ones (which must fall back exactly), broadcast, lengths not a multiple of 4.
+TEST(cm7_elementwise_bit_exact_with_ref) {
+  uint64_t s = 11;
+  auto rnd = [&]() { return t::rng_next(&s); };
+  auto r8 = [&](std::vector<int8_t>& v, int mode) {
+    for (auto& e : v) {
+      const uint64_t q = rnd();
+      e = static_cast<int8_t>(mode == 0 ? q : (mode == 1 ? ((q & 1) ? 127 : -128) : static_cast<int>(q % 7) - 3));
+    }
+  };
+  for (int iter = 0; iter < 3000; ++iter) {
+    const int mode = iter % 3;
+    const bool wild = iter % 4 == 3;
+    // ADD
+    {
+      const size_t nb = 1 + rnd() % 40, reps = 1 + rnd() % 3;
+      const size_t n = iter % 2 ? nb * reps : nb;
+      std::vector<int8_t> a(n), b(nb), y1(n), y2(n);
+      r8(a, mode);
+      r8(b, mode);
+      const int32_t za = static_cast<int32_t>(rnd() % 256) - 128, zb = static_cast<int32_t>(rnd() % 256) - 128;
+      const int32_t zo = static_cast<int32_t>(rnd() % 256) - 128;
+      int32_t ma, mb, sh;
+      if (wild) {
+        ma = static_cast<int32_t>(rnd());
+        mb = static_cast<int32_t>(rnd());
+        sh = 1 + static_cast<int32_t>(rnd() % 62);
+      } else {  // dual_multiplier: the larger in [2^29, 2^30), one shift
+        sh = 20 + static_cast<int32_t>(rnd() % 20);
+        ma = static_cast<int32_t>((int64_t{1} << 29) + static_cast<int64_t>(rnd() % (1u << 29)));
+        mb = static_cast<int32_t>(rnd() % (1u << 30)) - (1 << 29);
+        if (rnd() & 1) ma = -ma;
+        if (rnd() & 1) std::swap(ma, mb);
+      }
+      mcuformer::ref::add_s8(a.data(), b.data(), y1.data(), n, nb, za, zb, zo, ma, mb, sh);
+      mcuformer::cm7::add_s8(a.data(), b.data(), y2.data(), n, nb, za, zb, zo, ma, mb, sh);
+      CHECK(y1 == y2);
+      std::vector<int8_t> a2 = a;  // in place (out == a)
+      mcuformer::cm7::add_s8(a2.data(), b.data(), a2.data(), n, nb, za, zb, zo, ma, mb, sh);
+      CHECK(a2 == y1);
+    }
+    // LAYERNORM
+    {
+      const int32_t C = iter % 50 == 0 ? 2048 : 1 + static_cast<int32_t>(rnd() % 200);
+      const size_t rows = 1 + rnd() % 3;
+      std::vector<int8_t> x(rows * C), y1(rows * C), y2(rows * C);
+      r8(x, mode);
+      if (iter % 7 == 0) std::fill(x.begin(), x.begin() + C, static_cast<int8_t>(rnd()));  // zero variance
+      std::vector<int32_t> g(C), bt(C);
+      for (int32_t i = 0; i < C; ++i) {
+        g[i] = wild ? static_cast<int32_t>(rnd()) : static_cast<int32_t>(rnd() % 8191) - 4095;
+        bt[i] = wild ? static_cast<int32_t>(rnd()) : static_cast<int32_t>(rnd() % (1u << 30)) - (1 << 29);
+      }
+      const int64_t eps = wild ? static_cast<int64_t>(rnd() >> (rnd() % 64)) : static_cast<int64_t>(rnd() % 1000);
+      const int32_t zo = static_cast<int32_t>(rnd() % 256) - 128;
+      const int32_t mult = wild ? static_cast<int32_t>(rnd()) : static_cast<int32_t>((1u << 30) + rnd() % (1u << 30));
+      const int32_t sh = wild ? 1 + static_cast<int32_t>(rnd() % 62) : 33 + static_cast<int32_t>(rnd() % 20);
+      mcuformer::ref::layernorm_s8(x.data(), g.data(), bt.data(), y1.data(), rows, C, eps, zo, mult, sh);
+      mcuformer::cm7::layernorm_s8(x.data(), g.data(), bt.data(), y2.data(), rows, C, eps, zo, mult, sh);
+      CHECK(y1 == y2);
+    }
+    // SOFTMAX
+    {
+      const int32_t L = 1 + static_cast<int32_t>(rnd() % 160);
+      const size_t rows = 1 + rnd() % 3;
+      std::vector<int8_t> x(rows * L), y1(rows * L), y2(rows * L);
+      r8(x, mode);
+      std::vector<int32_t> lut(256);
+      const int kind = static_cast<int>(rnd() % 3);
+      for (int d = 0; d < 256; ++d) {
+        if (kind == 0) lut[d] = static_cast<int32_t>(1048576.0 * std::exp(-d * 0.05) + 0.5);
+        else if (kind == 1) lut[d] = static_cast<int32_t>(rnd() & 0x7FFFFFFF);
+        else lut[d] = static_cast<int32_t>(rnd() % 3);
+      }
+      if (lut[0] < 1) lut[0] = 1;
+      mcuformer::ref::softmax_s8(x.data(), lut.data(), y1.data(), rows, L);
+      mcuformer::cm7::softmax_s8(x.data(), lut.data(), y2.data(), rows, L);
+      CHECK(y1 == y2);
+    }
+  }
+}
+
+// ADD over every (a, b) pair of int8 values, for multipliers at the edges of the 32-bit path's conditions.
+TEST(cm7_add_exhaustive_pairs) {
+  std::vector<int8_t> a(65536), b(65536), y1(65536), y2(65536);
+  for (int i = 0; i < 65536; ++i) {
+    a[i] = static_cast<int8_t>(i & 0xFF);
+    b[i] = static_cast<int8_t>(i >> 8);
+  }
+  const int32_t params[][6] = {
+      {-128, 127, 5, (1 << 30) - 1, -((1 << 30) - 1), 30}, {127, -128, -128, (1 << 30) - 1, (1 << 30) - 1, 31},
+      {0, 0, 0, 1 << 29, 1 << 29, 29},  {3, -7, 127, 536870913, 123456789, 29},
+      {-5, 9, -77, -(1 << 30), 32767, 33}, {1, 2, 3, 2147483647, -2147483647 - 1, 46},
+      {1, 2, 3, 805306368, 12345, 16},   {-1, -2, -3, 805306368, 12345, 15},
+  };
+  for (const auto& p : params) {
+    mcuformer::ref::add_s8(a.data(), b.data(), y1.data(), 65536, 65536, p[0], p[1], p[2], p[3], p[4], p[5]);
+    mcuformer::cm7::add_s8(a.data(), b.data(), y2.data(), 65536, 65536, p[0], p[1], p[2], p[3], p[4], p[5]);
+    CHECK(y1 == y2);
+  }
+}

@@ -107,6 +107,11 @@ void matmul_s8(const int8_t* a, const int8_t* b, int8_t* y, int32_t batch, int32
 void conv2d_patch_s8(const int8_t* x, int32_t C, int32_t H, int32_t W, const int8_t* weight, int32_t E, int32_t P,
                      int32_t Q, const int32_t* bias, const int32_t* mult, const int32_t* shift, int32_t output_zp,
                      bool tokens_layout, int8_t* y);
+void add_s8(const int8_t* a, const int8_t* b, int8_t* y, size_t n, size_t nb, int32_t a_zp, int32_t b_zp,
+            int32_t output_zp, int32_t a_mult, int32_t b_mult, int32_t shift);
+void layernorm_s8(const int8_t* x, const int32_t* gamma, const int32_t* beta, int8_t* y, size_t rows, int32_t C,
+                  int64_t eps, int32_t output_zp, int32_t mult, int32_t shift);
+void softmax_s8(const int8_t* x, const int32_t* exp_lut, int8_t* y, size_t rows, int32_t L);
 }  // namespace cm7
 
 }  // namespace mcuformer
