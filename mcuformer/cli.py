@@ -697,6 +697,10 @@ def cmd_run(a: argparse.Namespace) -> int:
                          f"({'--qemu-seconds' if a.qemu_seconds else 'the rest of --time-budget'}); rerun (it "
                          "reuses the finished chunks and goes on) or pass --qemu-seconds 0 for the whole test set")
         mcu_res["firmware_usage"] = fw.usage
+        elf = out / "firmware.elf"  # a copy beside the .pte (the build cache under build/mcu/ may be cleaned)
+        with atomic_path(elf) as tmp:
+            shutil.copyfile(fw.elf, tmp)
+        mcu_res["elf"] = str(elf)
         step("qemu", t)
     else:
         notes.append("--skip-mcu: no firmware built, no QEMU run; int8 accuracy not measured")

@@ -15,7 +15,7 @@ from typing import Any
 
 from .io import atomic_path, write_text_atomic
 
-__all__ = ["write_report", "pareto_front", "op_kind_totals"]
+__all__ = ["write_report", "pareto_front", "op_kind_totals", "kind_name"]
 
 
 def _plt():
@@ -38,11 +38,21 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return front
 
 
+def kind_name(kind: int | str) -> str:
+    """The IR op kind of a profiled op: the firmware reports the blob's OpParams union type (1 = Quantize, ...)."""
+    if isinstance(kind, str):
+        return kind
+    from mcuformer.backend.serialization.schema_generated import OpParams  # noqa: PLC0415
+
+    names = {v: k[: -len("Params")] for k, v in vars(OpParams).items() if k.endswith("Params")}
+    return names.get(int(kind), f"kind {kind}")
+
+
 def op_kind_totals(per_op: list[dict[str, Any]]) -> list[tuple[str, float, int]]:
-    """(kind, instructions per inference, number of ops) summed per op kind, largest first."""
+    """(kind name, instructions per inference, number of ops) summed per op kind, largest first."""
     tot: dict[str, list] = {}
     for op in per_op or []:
-        t = tot.setdefault(op["kind"], [0.0, 0])
+        t = tot.setdefault(kind_name(op["kind"]), [0.0, 0])
         t[0] += float(op["instructions"])
         t[1] += 1
     return sorted(((k, v[0], v[1]) for k, v in tot.items()), key=lambda x: -x[1])
@@ -87,15 +97,18 @@ def _plot_ops(per_op: list[dict[str, Any]], path: Path) -> None:
     plt = _plt()
     kinds = op_kind_totals(per_op)
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(11, 8))
-    a1.barh([k for k, _, _ in kinds][::-1], [v / 1e3 for _, v, _ in kinds][::-1], color="tab:purple")
+    ys = list(range(len(kinds)))
+    a1.barh(ys, [v / 1e3 for _, v, _ in kinds[::-1]], color="tab:purple")
+    a1.set_yticks(ys, [k for k, _, _ in kinds[::-1]])
     a1.set_xlabel("thousand instructions per inference")
     a1.set_title("instructions per op kind (QEMU plugin, exact)")
-    for y, (_, v, n) in enumerate(kinds[::-1]):
+    for y, (_, v, n) in zip(ys, kinds[::-1]):
         a1.text(v / 1e3, y, f" {v:,.0f} ({n} ops)", va="center", fontsize=7)
-    colors = {k: plt.cm.tab20(i % 20) for i, (k, _, _) in enumerate(kinds)}
+    a1.set_xlim(0, max((v for _, v, _ in kinds), default=1) / 1e3 * 1.25)
+    colors = {k: plt.cm.tab10(i % 10) for i, (k, _, _) in enumerate(kinds)}
     a2.bar(range(len(per_op)), [op["instructions"] / 1e3 for op in per_op],
-           color=[colors[op["kind"]] for op in per_op])
-    a2.set_xlabel("op (execution order)")
+           color=[colors[kind_name(op["kind"])] for op in per_op])
+    a2.set_xlabel("profiled op (execution order; a Loop's body ops count per op)")
     a2.set_ylabel("k instructions")
     a2.set_title("instructions per op, in execution order")
     handles = [plt.Rectangle((0, 0), 1, 1, color=colors[k]) for k, _, _ in kinds]
@@ -176,10 +189,10 @@ def write_report(summary: dict[str, Any], out_dir: str | Path) -> Path:
         n = _plot_pareto(res.get("candidates", []), chosen, budget, out / "pareto.png")
         region = res.get("region") or {}
         parts.append(f"<p>{n} candidates scored with inherited supernet weights on the validation split "
-                     f"(5,000 training images held out); SRAM by the backend's planner. Search space region after "
+                     f"(held out from the training set); SRAM by the backend's planner. Search space region after "
                      f"evolution: patch sizes {region.get('patch_sizes')}, rank ratios "
                      f"{region.get('rank_ratios') and [min(region['rank_ratios']), max(region['rank_ratios'])]}. "
-                     f"Search took {res.get('seconds', 0):.0f} s.</p>")
+                     f"Supernet training and search took {res.get('seconds', 0):.0f} s.</p>")
         parts.append('<img src="pareto.png" alt="accuracy vs SRAM of the candidates">')
     else:
         parts.append(f"<p>(no search result at {html.escape(str(sp))})</p>")

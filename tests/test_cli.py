@@ -251,7 +251,7 @@ def test_report_and_summary_table_from_synthetic_run(tmp_path):
     search.write_text(json.dumps({"sram_bytes": 1200, "val_acc": 0.62, "short": arch.short(), "candidates": cands,
                                   "region": {"patch_sizes": [7], "rank_ratios": [0.5, 1.0]}, "seconds": 3}))
     per_op = [{"index": i, "kind": k, "instructions": 1000.0 * (i + 1), "calls": 1}
-              for i, k in enumerate(["Conv2d", "Linear", "Softmax", "Linear"])]
+              for i, k in enumerate([4, 3, 10, 3])]  # OpParams: Conv2d, Linear, Softmax
     summary = {
         "budget_bytes": 65536, "flash_budget_bytes": None, "arch": arch.to_dict(), "arch_short": arch.short(),
         "macs": 123456, "test_images": 100, "fp32_top1": 0.8, "fp32_top1_full_test": 0.8, "int8_top1": 0.79,
