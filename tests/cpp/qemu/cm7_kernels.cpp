@@ -1,0 +1,88 @@
+// Bit-exactness of the cm7 kernels against ref on the Cortex-M7 itself (run by tests/test_cm7_kernels_qemu.py).
+// Random shapes and parameters (realistic ones on the fast paths, arbitrary ones on the int64 fallbacks).
+#include <cmath>
+#include <cstdio>
+#include <vector>
+#include "mcuformer/kernels.h"
+static uint64_t st = 12345;
+static uint32_t rnd() { st = st * 6364136223846793005ull + 1442695040888963407ull; return static_cast<uint32_t>(st >> 32); }
+static int fails = 0;
+#define CHECK(c) do { if (!(c)) { ++fails; std::printf("FAIL line %d iter %d\n", __LINE__, iter); } } while (0)
+static void r8(std::vector<int8_t>& v, int mode) {
+  for (auto& e : v) { const uint32_t q = rnd(); e = static_cast<int8_t>(mode == 0 ? q : (mode == 1 ? ((q & 1) ? 127 : -128) : static_cast<int>(q % 7) - 3)); }
+}
+int main() {
+  long ln_fast = 0, ln_info = 0;
+  for (int iter = 0; iter < 600; ++iter) {
+    const int mode = iter % 3;
+    const int wild = iter % 4 == 3;
+    { // LAYERNORM, incl. gamma/beta that overflow int32 acc for some elements
+      const int32_t C = 1 + static_cast<int32_t>(rnd() % 200);
+      const size_t rows = 1 + rnd() % 2;
+      std::vector<int8_t> x(rows * C), y1(rows * C), y2(rows * C);
+      r8(x, mode);
+      std::vector<int32_t> g(C), b(C);
+      const int big = iter % 5 == 1;
+      for (int32_t i = 0; i < C; ++i) {
+        g[i] = (wild || (big && rnd() % 3 == 0)) ? static_cast<int32_t>(rnd()) : static_cast<int32_t>(rnd() % 8191) - 4095;
+        b[i] = (wild || (big && rnd() % 3 == 0)) ? static_cast<int32_t>(rnd()) : static_cast<int32_t>(rnd() % (1u << 23)) - (1 << 22);
+      }
+      const int64_t eps = wild ? static_cast<int64_t>((uint64_t(rnd()) << 32 | rnd()) >> (rnd() % 64)) : static_cast<int64_t>(rnd() % 1000);
+      const int32_t zo = static_cast<int32_t>(rnd() % 256) - 128;
+      const int32_t mult = wild ? static_cast<int32_t>(rnd()) : static_cast<int32_t>((1u << 30) + rnd() % (1u << 30));
+      const int32_t sh = wild ? 1 + static_cast<int32_t>(rnd() % 62) : 44 + static_cast<int32_t>(rnd() % 7);
+      mcuformer::ref::layernorm_s8(x.data(), g.data(), b.data(), y1.data(), rows, C, eps, zo, mult, sh);
+      mcuformer::cm7::layernorm_s8(x.data(), g.data(), b.data(), y2.data(), rows, C, eps, zo, mult, sh);
+      CHECK(y1 == y2);
+      ln_fast += !wild;
+      for (auto v : y1) ln_info += (v != 127 && v != -128);
+    }
+    { // ADD
+      const size_t nb = 1 + rnd() % 40, n = (iter % 2) ? nb * (1 + rnd() % 3) : nb;
+      std::vector<int8_t> a(n), b(nb), y1(n), y2(n);
+      r8(a, mode); r8(b, mode);
+      const int32_t za = static_cast<int32_t>(rnd() % 256) - 128, zb = static_cast<int32_t>(rnd() % 256) - 128, zo = static_cast<int32_t>(rnd() % 256) - 128;
+      int32_t ma = static_cast<int32_t>(rnd()), mb = static_cast<int32_t>(rnd()), sh = 1 + static_cast<int32_t>(rnd() % 62);
+      if (!wild) { sh = 20 + static_cast<int32_t>(rnd() % 20); ma = static_cast<int32_t>((1u << 29) + rnd() % (1u << 29)); mb = static_cast<int32_t>(rnd() % (1u << 30)) - (1 << 29); }
+      mcuformer::ref::add_s8(a.data(), b.data(), y1.data(), n, nb, za, zb, zo, ma, mb, sh);
+      mcuformer::cm7::add_s8(a.data(), b.data(), y2.data(), n, nb, za, zb, zo, ma, mb, sh);
+      CHECK(y1 == y2);
+    }
+    { // SOFTMAX
+      const int32_t L = 1 + static_cast<int32_t>(rnd() % 160);
+      std::vector<int8_t> x(2 * L), y1(2 * L), y2(2 * L);
+      r8(x, mode);
+      std::vector<int32_t> lut(256);
+      const int kind = static_cast<int>(rnd() % 3);
+      for (int d = 0; d < 256; ++d) lut[d] = kind == 0 ? static_cast<int32_t>(1048576.0f * std::exp(-d * 0.05f) + 0.5f) : (kind == 1 ? static_cast<int32_t>(rnd() & 0x7FFFFFFF) : static_cast<int32_t>(rnd() % 3));
+      if (lut[0] < 1) lut[0] = 1;
+      mcuformer::ref::softmax_s8(x.data(), lut.data(), y1.data(), 2, L);
+      mcuformer::cm7::softmax_s8(x.data(), lut.data(), y2.data(), 2, L);
+      CHECK(y1 == y2);
+    }
+    { // MATMUL (both layouts; N 16/32/64 take the fixed-stride A x V loop)
+      static const int32_t Ns[] = {16, 32, 64, 1, 5, 13, 70};
+      const int32_t N = Ns[rnd() % 7], K = 1 + static_cast<int32_t>(rnd() % 160), M = 1 + static_cast<int32_t>(rnd() % 3);
+      std::vector<int8_t> a(M * K), b(K * N), z1(M * N), z2(M * N);
+      r8(a, mode); r8(b, mode);
+      const int32_t za = static_cast<int32_t>(rnd() % 256) - 128, zb = static_cast<int32_t>(rnd() % 256) - 128, zo = static_cast<int32_t>(rnd() % 256) - 128;
+      const int32_t mm = static_cast<int32_t>(rnd()), sh = 1 + static_cast<int32_t>(rnd() % 40);
+      for (int tb = 0; tb < 2; ++tb) {
+        mcuformer::ref::matmul_s8(a.data(), b.data(), z1.data(), 1, M, K, N, tb, za, zb, zo, mm, sh);
+        mcuformer::cm7::matmul_s8(a.data(), b.data(), z2.data(), 1, M, K, N, tb, za, zb, zo, mm, sh);
+        CHECK(z1 == z2);
+      }
+    }
+  }
+  // ADD over all pairs
+  {
+    int iter = -1;
+    std::vector<int8_t> a(65536), b(65536), y1(65536), y2(65536);
+    for (int i = 0; i < 65536; ++i) { a[i] = static_cast<int8_t>(i & 0xFF); b[i] = static_cast<int8_t>(i >> 8); }
+    mcuformer::ref::add_s8(a.data(), b.data(), y1.data(), 65536, 65536, 3, -7, 127, 536870913, 123456789, 29);
+    mcuformer::cm7::add_s8(a.data(), b.data(), y2.data(), 65536, 65536, 3, -7, 127, 536870913, 123456789, 29);
+    CHECK(y1 == y2);
+  }
+  std::printf("ktest: %d failures (%ld layernorm cases, %ld unsaturated outputs)\n", fails, ln_fast, ln_info);
+  return fails ? 1 : 0;
+}
