@@ -100,3 +100,29 @@ def test_shape_only_240_compares_planner_and_formula():
             best = p["top"][0]
             assert best[f"fits_{name}"] and best[f"{name}_sram_bytes"] <= 320 * 1024
             assert [r["macs"] for r in p["top"]] == sorted((r["macs"] for r in p["top"]), reverse=True)
+
+
+def test_flash_bound_rejects_without_planning_and_never_wrongly():
+    calls = []
+
+    def counting(arch):
+        calls.append(arch)
+        return fake_planner(arch)
+
+    mem = MemoryCache(counting, Budget(64 * 1024, 100_000))
+    rng = random.Random(11)
+    archs = [FMNIST_SPACE.sample(rng) for _ in range(60)]
+    fits = [mem.fits(a) for a in archs]
+    assert mem.quick_rejects > 0 and len(calls) < len(set(archs))
+    ref = MemoryCache(fake_planner, mem.budget)
+    assert fits == [ref.fits(a) for a in archs]  # the bound only skips planning, it changes no decision
+    c = mem.candidate(FMNIST_SPACE.largest())
+    assert not c.fits and c.sram_bytes == -1 and c.flash_bytes == param_count(FMNIST_SPACE.largest())
+
+
+def test_presets_carry_their_space():
+    from mcuformer.nas.space import FMNIST_SMALL_SPACE
+
+    assert P.MAIN_JOB.space is FMNIST_SMALL_SPACE and P.BENCHMARK.space is FMNIST_SPACE
+    big = P.MAIN_JOB.space.largest(P.MAIN_JOB.space.full_region())
+    assert big.embed_dim <= 96 and big.depth <= 6  # the main job stays small enough for 2 CPU cores
