@@ -328,8 +328,9 @@ def _drive(a, t0, out, pack, device_name, procs, spawn, alive, kill, logs) -> in
         raise SystemExit("supernet calibration failed: see " + str(logs / "supernet.log"))
     s_epochs = json.loads((out / "calib.json").read_text())["supernet_epochs"]
     timings["calibrated_at_s"] = round(time.time() - t0, 1)
-    for sram, _ in BUDGETS:
-        spawn(f"base_{sram}", "--role=baseline", f"--budget={sram}")
+    if a.baselines == "with-supernet":
+        for sram, _ in BUDGETS:
+            spawn(f"base_{sram}", "--role=baseline", f"--budget={sram}")
     sn_deadline = a.deadline - a.after_supernet_seconds
     while alive("supernet") and time.time() - t0 < sn_deadline:
         time.sleep(1)
@@ -341,6 +342,8 @@ def _drive(a, t0, out, pack, device_name, procs, spawn, alive, kill, logs) -> in
         raise SystemExit("no supernet checkpoint: see " + str(logs / "supernet.log"))
     for sram, _ in BUDGETS:
         spawn(f"search_{sram}", "--role=search", f"--budget={sram}")
+        if a.baselines == "with-search":
+            spawn(f"base_{sram}", "--role=baseline", f"--budget={sram}")
     last_pack = time.time()
     while any(alive(n) for n in procs) and left() > a.pack_seconds:
         time.sleep(1)
@@ -811,6 +814,9 @@ def main(argv: list[str] | None = None) -> int:
                            help="seconds kept for search + fine-tune + packing")
             t.add_argument("--pack-seconds", type=float, default=12.0)
             t.add_argument("--repack-every", type=float, default=30.0)
+            t.add_argument("--baselines", choices=["with-supernet", "with-search"], default="with-supernet",
+                           help="when the baselines train: beside the supernet (short runs; it slows the supernet "
+                                "~2.5x on one GPU) or beside search + fine-tune (long runs: the supernet alone)")
             t.add_argument("--pack", default=None, help="folder for nas_bundle.tar (e.g. $OUT)")
         else:
             t.add_argument("--role", required=True)
@@ -819,6 +825,7 @@ def main(argv: list[str] | None = None) -> int:
             t.add_argument("--after-supernet-seconds", type=float, default=0)
             t.add_argument("--pack-seconds", type=float, default=0)
             t.add_argument("--repack-every", type=float, default=0)
+            t.add_argument("--baselines", default="with-supernet")
         t.set_defaults(func=func)
     e = sub.add_parser("evaluate")
     e.add_argument("--bundle", required=True, help="nas_bundle.tar or its extracted bundle/ folder")
