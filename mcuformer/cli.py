@@ -382,17 +382,17 @@ def stage_build(pte: Path, board: str = "qemu-mps2-an500", **kw):
 
 
 def stage_qemu(pte: Path, images, labels, out_dir: Path, chunk: int = 1000, progress: bool = True,
-               max_seconds: float | None = None) -> dict[str, Any]:
+               max_seconds: float | None = None, firmware: Path | None = None) -> dict[str, Any]:
     """Runs the firmware in QEMU over `images` in chunks (each one boot, cached in out_dir by the .pte's hash, so an
     interrupted run resumes). With max_seconds, stops after the chunk that would pass it (the summary says how many
-    images ran). Returns accuracy, mean instructions per inference, per-op counts, the firmware summary."""
+    images ran; `firmware`, the ELF, joins the cache key so a rebuilt runtime is measured afresh). Returns accuracy, mean instructions per inference, per-op counts, the firmware summary."""
     import numpy as np  # noqa: PLC0415
     from tqdm import tqdm  # noqa: PLC0415
 
     from mcuformer import mcu  # noqa: PLC0415
 
     check_toolchain()
-    key = _sha(pte)
+    key = _sha(pte) + (f"-{_sha(firmware)[:8]}" if firmware is not None else "")
     out_dir.mkdir(parents=True, exist_ok=True)
     n = len(images)
     starts = list(range(0, n, chunk))
@@ -691,7 +691,8 @@ def cmd_run(a: argparse.Namespace) -> int:
             _log(f"    {budget_s:.0f} s left for QEMU of the {a.time_budget:.0f} s job budget (--time-budget)")
         else:
             budget_s = None if a.qemu_seconds <= 0 else a.qemu_seconds
-        mcu_res = stage_qemu(pte, images, test.labels.numpy(), out / "mcu", chunk=a.chunk, max_seconds=budget_s)
+        mcu_res = stage_qemu(pte, images, test.labels.numpy(), out / "mcu", chunk=a.chunk, max_seconds=budget_s,
+                             firmware=Path(fw.elf))
         if mcu_res["images"] < n_req:
             notes.append(f"QEMU ran {mcu_res['images']:,d} of {n_req:,d} test images within {budget_s:.0f} s "
                          f"({'--qemu-seconds' if a.qemu_seconds else 'the rest of --time-budget'}); rerun (it "
