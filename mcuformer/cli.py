@@ -708,8 +708,9 @@ def cmd_run(a: argparse.Namespace) -> int:
 
     t = time.time()
     n_eval = mcu_res["images"] if mcu_res else len(test)
-    fp32_top1 = evaluate(vit, test.subset(n_eval))
-    fp32_full = fp32_top1 if n_eval == len(data.test) else evaluate(vit, data.test)
+    fp32_top1 = with_ticker("fp32 top-1 (PyTorch) on the same test images", lambda: evaluate(vit, test.subset(n_eval)))
+    fp32_full = fp32_top1 if n_eval == len(data.test) else with_ticker(
+        "fp32 top-1 (PyTorch) on the whole test set", lambda: evaluate(vit, data.test))
     step("fp32_eval", t)
 
     summary = {
