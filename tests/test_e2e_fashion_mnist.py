@@ -3,33 +3,18 @@ MCUFormerPartitioner, run through ExecuTorch's own runtime with our C++ backend 
 everything delegated, bit-exact with the numpy reference, top-1 within 1.0 point of fp32."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from fmnist_model import deployed_fmnist
 
 from mcuformer.backend import load_runtime, reference
-from mcuformer.backend.pipeline import lower, quantize
-from mcuformer.nas.data import batches, load_fashion_mnist
-from mcuformer.nas.space import Arch
-from mcuformer.nas.train import TrainConfig, finetune
-
-REPO = Path(__file__).resolve().parent.parent
-ARCH = Arch(img_size=28, in_chans=1, num_classes=10, patch_size=7, embed_dim=48, depth=2, num_heads=(3, 3),
-            head_dim=16, mlp_ratio=(2.0, 2.0), rank_ratio=(1.0, 1.0))
+from mcuformer.nas.data import batches
 
 
 @pytest.fixture(scope="module")
 def deployed():
-    data = load_fashion_mnist()
-    # trained once per checkout (resumes / reuses the cached checkpoint), so reruns are fast
-    model = finetune(ARCH, TrainConfig(epochs=3, eval_size=1000), REPO / "build" / "test-cache" / "fmnist-e2e",
-                     data=data, progress=False).eval()
-    calib = [x[i:i + 1] for x, _ in batches(data.train, 64, shuffle=False) for i in range(0, 64, 8)][:128]
-    example = (calib[0],)
-    q = quantize(model, example, calib)
-    lowered = lower(q, example)
+    model, lowered, data = deployed_fmnist()
     load_runtime()
     return model, lowered, data
 
