@@ -230,7 +230,7 @@ class Runner {
       }
       case OpParams::RescaleParams: {
         const auto* q = op->params_as_RescaleParams();
-        ref::rescale_s8(s8(x), s8(y), shape(x).numel, q->input_zp(), q->output_zp(), q->mult(), q->shift());
+        fast::rescale_s8(s8(x), s8(y), shape(x).numel, q->input_zp(), q->output_zp(), q->mult(), q->shift());
         break;
       }
       case OpParams::LutParams:

@@ -1,5 +1,6 @@
 // Loader and kernel tests for the runtime core. Built as mcuformer_cpp_tests; the sanitizer build (ASan + UBSan,
 // -DMCUFORMER_SANITIZE=ON) runs the same binary, so every fuzzed blob below is also a memory-safety check.
+#include <algorithm>
 #include <cmath>
 
 #include "../../runtime/src/kernels/quant_math.h"
@@ -375,6 +376,9 @@ TEST(cm7_elementwise_bit_exact_with_ref) {
       std::vector<int8_t> a2 = a;  // in place (out == a)
       mcuformer::cm7::add_s8(a2.data(), b.data(), a2.data(), n, nb, za, zb, zo, ma, mb, sh);
       CHECK(a2 == y1);
+      mcuformer::ref::rescale_s8(a.data(), y1.data(), n, za, zo, ma, sh);  // RESCALE with the same numbers
+      mcuformer::cm7::rescale_s8(a.data(), y2.data(), n, za, zo, ma, sh);
+      CHECK(y1 == y2);
     }
     // LAYERNORM
     {
@@ -430,7 +434,14 @@ TEST(cm7_add_exhaustive_pairs) {
       {-5, 9, -77, -(1 << 30), 32767, 33}, {1, 2, 3, 2147483647, -2147483647 - 1, 46},
       {1, 2, 3, 805306368, 12345, 16},   {-1, -2, -3, 805306368, 12345, 15},
   };
+  std::vector<int8_t> r1(65536), r2(65536);
   for (const auto& p : params) {
+    mcuformer::ref::rescale_s8(a.data(), r1.data(), 65536, p[0], p[2], p[3], p[5]);
+    mcuformer::cm7::rescale_s8(a.data(), r2.data(), 65536, p[0], p[2], p[3], p[5]);
+    CHECK(r1 == r2);
+    mcuformer::cm7::rescale_s8(a.data(), a.data(), 256, p[0], p[2], p[3], p[5]);  // in place
+    CHECK(std::equal(a.begin(), a.begin() + 256, r1.begin()));
+    for (int i = 0; i < 256; ++i) a[i] = static_cast<int8_t>(i & 0xFF);
     mcuformer::ref::add_s8(a.data(), b.data(), y1.data(), 65536, 65536, p[0], p[1], p[2], p[3], p[4], p[5]);
     mcuformer::cm7::add_s8(a.data(), b.data(), y2.data(), 65536, 65536, p[0], p[1], p[2], p[3], p[4], p[5]);
     CHECK(y1 == y2);

@@ -112,6 +112,8 @@ void add_s8(const int8_t* a, const int8_t* b, int8_t* y, size_t n, size_t nb, in
 void layernorm_s8(const int8_t* x, const int32_t* gamma, const int32_t* beta, int8_t* y, size_t rows, int32_t C,
                   int64_t eps, int32_t output_zp, int32_t mult, int32_t shift);
 void softmax_s8(const int8_t* x, const int32_t* exp_lut, int8_t* y, size_t rows, int32_t L);
+void rescale_s8(const int8_t* x, int8_t* y, size_t n, int32_t input_zp, int32_t output_zp, int32_t mult,
+                int32_t shift);
 }  // namespace cm7
 
 }  // namespace mcuformer

@@ -47,6 +47,9 @@ int main() {
       mcuformer::ref::add_s8(a.data(), b.data(), y1.data(), n, nb, za, zb, zo, ma, mb, sh);
       mcuformer::cm7::add_s8(a.data(), b.data(), y2.data(), n, nb, za, zb, zo, ma, mb, sh);
       CHECK(y1 == y2);
+      mcuformer::ref::rescale_s8(a.data(), y1.data(), n, za, zo, ma, sh);
+      mcuformer::cm7::rescale_s8(a.data(), y2.data(), n, za, zo, ma, sh);
+      CHECK(y1 == y2);
     }
     { // SOFTMAX
       const int32_t L = 1 + static_cast<int32_t>(rnd() % 160);
