@@ -182,20 +182,13 @@ def auto_threads() -> int | None:
     return 1 if load >= 0.5 * cores else None
 
 
-def _train_region(preset):
-    from mcuformer.nas.space import FMNIST_SPACE, Region  # noqa: PLC0415
-
-    patches = tuple(p for p in FMNIST_SPACE.patch_sizes if p in preset.train_patches) or FMNIST_SPACE.patch_sizes
-    return Region(patches, FMNIST_SPACE.rank_ratios)
-
-
 def check_budget(budget: int, flash_budget: int | None, preset) -> None:
     """Fails early (before loading data or training) when even the smallest sub-net the search may pick is over
     the budget, naming what it needs: the backend's planner (plan_vit) decides, as it does in the search."""
+    from mcuformer.nas.pipeline import training_region  # noqa: PLC0415
     from mcuformer.nas.predictors.memory import planner_predictor  # noqa: PLC0415
-    from mcuformer.nas.space import FMNIST_SPACE  # noqa: PLC0415
 
-    arch = FMNIST_SPACE.smallest(_train_region(preset))
+    arch = preset.space.smallest(training_region(preset))
     need = planner_predictor()(arch)
     over = []
     if need.total_sram_bytes > budget:
@@ -204,7 +197,7 @@ def check_budget(budget: int, flash_budget: int | None, preset) -> None:
         over.append(f"--flash-budget {need.flash_bytes}")
     if over:
         raise UserError(
-            f"no sub-net of {FMNIST_SPACE.name} fits {budget:,d} B SRAM"
+            f"no sub-net of {preset.space.name} fits {budget:,d} B SRAM"
             + (f" / {flash_budget:,d} B flash" if flash_budget is not None else "")
             + f": the smallest ({arch.short()}) needs {need.total_sram_bytes:,d} B SRAM and {need.flash_bytes:,d} B "
             f"flash by the backend's planner; use {' and '.join(over)} or more")
@@ -472,7 +465,6 @@ def cmd_train(a: argparse.Namespace) -> int:
     from dataclasses import replace  # noqa: PLC0415
 
     from mcuformer.nas import pipeline as P  # noqa: PLC0415
-    from mcuformer.nas.space import FMNIST_SPACE  # noqa: PLC0415
     from mcuformer.nas.train import train_supernet  # noqa: PLC0415
 
     preset = _preset(a.preset, a.threads)
@@ -480,7 +472,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.stage == "supernet":
         data = _load_data(a.data_dir)
         cfg = replace(preset.supernet, seed=a.seed, **({"epochs": a.epochs} if a.epochs is not None else {}))
-        train_supernet(FMNIST_SPACE, cfg, out / "nas", region=_train_region(preset), data=data)
+        train_supernet(preset.space, cfg, out / "nas", region=P.training_region(preset), data=data)
         print(f"wrote {out / 'nas' / 'supernet.pt'}")
         return 0
     search = _existing_file(a.search or _search_path(out, a.budget), "search result")

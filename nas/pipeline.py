@@ -129,6 +129,13 @@ class SearchResult:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
+def training_region(preset: Preset, space: SearchSpace | None = None) -> Region:
+    """The part of the space the preset's supernet is trained on (its patch sizes, every rank ratio)."""
+    space = space or preset.space
+    patches = tuple(p for p in space.patch_sizes if p in preset.train_patches) or space.patch_sizes
+    return Region(patches, space.rank_ratios)
+
+
 def search(
     budget_bytes: int,
     flash_budget: int | None = None,
@@ -161,8 +168,7 @@ def search(
     memory_fn = memory_fn if memory_fn is not None else planner_predictor()
     budget = Budget(int(budget_bytes), None if flash_budget is None else int(flash_budget))
     mem = MemoryCache(memory_fn, budget)
-    patches = tuple(p for p in space.patch_sizes if p in preset.train_patches) or space.patch_sizes
-    train_region = Region(patches, space.rank_ratios)
+    train_region = training_region(preset, space)
     # fail early (before any training) when even the smallest sub-net is over budget
     if not mem.fits(space.smallest(train_region)):
         raise no_feasible(space, mem, train_region, 1)

@@ -100,11 +100,9 @@ def test_missing_dataset_says_how_to_install(tmp_path, capsys):
 
 def test_budget_nothing_meets_names_the_smallest_need(tmp_path, capsys):
     from mcuformer.backend.memory import plan_vit
-    from mcuformer.nas.pipeline import MAIN_JOB
+    from mcuformer.nas.pipeline import MAIN_JOB, training_region
 
-    from mcuformer.nas.space import FMNIST_SPACE
-
-    need = plan_vit(FMNIST_SPACE.smallest(cli._train_region(MAIN_JOB))).total_sram_bytes
+    need = plan_vit(MAIN_JOB.space.smallest(training_region(MAIN_JOB))).total_sram_bytes
     rc = cli.main(["search", "--budget", "1KB", "--out", str(tmp_path)])
     assert rc == cli.EXIT_USER
     line = _err(capsys)
