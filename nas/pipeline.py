@@ -185,9 +185,9 @@ def search(
     data = data if data is not None else load_fashion_mnist()
     acc_fn = inherited_accuracy(supernet, data.val, limit=preset.val_limit, device=device)
     region, history, cands = train_region, [], []
-    if preset.space_evo is not None and (len(patches) > 1 or len(space.rank_ratios) > 1):
-        sres = evolve_space(space, acc_fn, mem, replace(preset.space_evo, seed=seed), allowed_patches=patches,
-                            progress=progress)
+    if preset.space_evo is not None and (len(train_region.patch_sizes) > 1 or len(space.rank_ratios) > 1):
+        sres = evolve_space(space, acc_fn, mem, replace(preset.space_evo, seed=seed),
+                            allowed_patches=train_region.patch_sizes, progress=progress)
         region, history, cands = sres.region, sres.history, list(sres.candidates)
     evo = evolutionary_search(space, acc_fn, mem, replace(preset.evo, seed=seed), region=region, progress=progress)
     best = max(cands + evo.candidates, key=lambda c: (c.score, -c.sram_bytes))
