@@ -14,7 +14,7 @@ Three stages (the first needs a GPU to be worth running, the others run on a CPU
         int8 top-1 on all 10k test images through ExecuTorch's runtime + the C++ delegate, SRAM (plan_vit and the
         .pte's own plan), flash, Cortex-M7 instructions per inference (QEMU, mcuformer.mcu.run_mcu);
         writes benchmarks/results/nas.json, nas.md, nas_pareto.png.
-    python benchmarks/nas.py shape240          # 240 px, MCUFormer's space, 320 KB (into nas.json under "shape240")
+    python benchmarks/nas.py shape240          # 240 px, MCUFormer's space, 320 KB (nas_meta.json, "shape240")
 
 Budgets: SRAM 16 / 32 / 64 KB, each paired with a flash budget of 8x (128 / 256 / 512 KB of weights, the usual
 SRAM:flash ratio of such parts); both are checked with the backend's planner (plan_vit), the one that deploys.
@@ -468,7 +468,7 @@ def cmd_qemu(a: argparse.Namespace) -> int:
     from mcuformer.backend import load_runtime
     from mcuformer.nas.data import load_fashion_mnist, normalize
 
-    doc = json.loads((RESULTS / "nas.json").read_text())
+    doc = _load()
     data = load_fashion_mnist()
     xs = normalize(data.test.images[: a.qemu_images])
     load_runtime()
@@ -484,7 +484,6 @@ def cmd_qemu(a: argparse.Namespace) -> int:
             dep["mcu"] = qemu_row(pte, x8.numpy(), method, f"{side}_{r['budget_bytes']}")
             r[f"{side}_instructions"] = dep["mcu"].get("instructions")
             del method, program
-    doc["pareto_candidates"] = json.loads((RESULTS / "nas_pareto_candidates.json").read_text())
     _save(doc)
     return 0
 
@@ -518,16 +517,13 @@ def cmd_scratch(a: argparse.Namespace) -> int:
         "searched_arch_scratch_trained_on": f"host CPU, {a.threads} thread(s), {secs:.0f} s"}
     _write_json(side, extra)
     if (RESULTS / "nas.json").exists():
-        doc = json.loads((RESULTS / "nas.json").read_text())
-        doc["pareto_candidates"] = json.loads((RESULTS / "nas_pareto_candidates.json").read_text())
-        _save(doc)
+        _save(_load())
     return 0
 
 
 def cmd_render(a: argparse.Namespace) -> int:
     """Re-render nas.md / nas_pareto.png from nas.json (+ side files); --note appends to its notes."""
-    doc = json.loads((RESULTS / "nas.json").read_text())
-    doc["pareto_candidates"] = json.loads((RESULTS / "nas_pareto_candidates.json").read_text())
+    doc = _load()
     if a.clear_notes:
         doc["notes"] = []
     doc.setdefault("notes", []).extend(a.note or [])
@@ -551,8 +547,6 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
     data = load_fashion_mnist()
-    out_json = RESULTS / "nas.json"
-    prev = json.loads(out_json.read_text()) if out_json.exists() else {}
     rows = []
     pareto: dict[str, Any] = {}
     for sram, flash in BUDGETS:
@@ -615,14 +609,21 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
                         "instructions: QEMU mps2-an500 Cortex-M7, TCG plugin",
         "date": time.strftime("%Y-%m-%d"),
     }
-    if "shape240" in prev:
-        doc["shape240"] = prev["shape240"]
-    _save(doc)
+    _save(doc)  # adds "shape240" from nas_shape240.json
     return 0
 
 
-# nas.json: {"rows": [one per budget: budget_bytes, sram_bytes, searched_int8_top1, baseline_int8_top1, ...],
-#            "shape240": {...}, recipe, timings}; the Pareto candidates go to nas_pareto_candidates.json.
+# nas.json: a list of rows, one per budget (budget_bytes, sram_bytes, searched_int8_top1, baseline_int8_top1, ...);
+# nas_meta.json: recipe, timings, notes and "shape240"; nas_pareto_candidates.json: the candidates seen.
+def _load() -> dict[str, Any]:
+    """The whole benchmark document (rows + metadata + Pareto candidates), or an empty one."""
+    rows, meta, pc = RESULTS / "nas.json", RESULTS / "nas_meta.json", RESULTS / "nas_pareto_candidates.json"
+    doc = json.loads(meta.read_text()) if meta.exists() else {}
+    doc["rows"] = json.loads(rows.read_text()) if rows.exists() else []
+    doc["pareto_candidates"] = json.loads(pc.read_text()) if pc.exists() else {}
+    return doc
+
+
 def _save(doc: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     s240 = RESULTS / "nas_shape240.json"
@@ -633,8 +634,8 @@ def _save(doc: dict[str, Any]) -> None:
     if scratch.exists():
         for r in rows:
             r.update(json.loads(scratch.read_text()).get(str(r["budget_bytes"]), {}))
-    meta = {k: v for k, v in doc.items() if k != "rows"}
-    _write_json(RESULTS / "nas.json", {"rows": rows, **{k: meta[k] for k in meta if k != "pareto_candidates"}})
+    _write_json(RESULTS / "nas.json", rows)
+    _write_json(RESULTS / "nas_meta.json", {k: v for k, v in doc.items() if k not in ("rows", "pareto_candidates")})
     _write_json(RESULTS / "nas_pareto_candidates.json", doc.get("pareto_candidates", {}))
     _plot(doc)
     _markdown(doc)
@@ -767,11 +768,7 @@ def cmd_shape240(a: argparse.Namespace) -> int:
                    "E*[(N+1)*(1+M) + E*M*r] bytes at the worst layer; each list = the largest-MACs sub-nets an "
                    "evolutionary search (MACs as the score) found that fit by that predictor")
     _write_json(RESULTS / "nas_shape240.json", rep)
-    out_json = RESULTS / "nas.json"
-    doc = json.loads(out_json.read_text()) if out_json.exists() else {"rows": []}
-    pc = RESULTS / "nas_pareto_candidates.json"
-    doc["pareto_candidates"] = json.loads(pc.read_text()) if pc.exists() else {}
-    _save(doc)
+    _save(_load())
     for name, r in rep["per_predictor"].items():
         t = r["top"][0] if r.get("top") else None
         log(f"{name}: {100 * r['fit_share']:.1f}% fit; largest {t['short'] if t else None} "
