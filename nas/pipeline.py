@@ -183,7 +183,9 @@ def search(
                          f"{space.name!r}")
     supernet = supernet.to(device).eval()
     data = data if data is not None else load_fashion_mnist()
-    acc_fn = inherited_accuracy(supernet, data.val, limit=preset.val_limit, device=device)
+    # scores are journaled: an interrupted search, rerun, replays them instead of recomputing (same seed, same order)
+    acc_fn = inherited_accuracy(supernet, data.val, limit=preset.val_limit, device=device,
+                                journal=out_dir / "search_scores.jsonl")
     region, history, cands = train_region, [], []
     if preset.space_evo is not None and (len(train_region.patch_sizes) > 1 or len(space.rank_ratios) > 1):
         sres = evolve_space(space, acc_fn, mem, replace(preset.space_evo, seed=seed),

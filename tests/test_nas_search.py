@@ -88,6 +88,32 @@ def test_inherited_accuracy_is_memoized():
     assert acc(a) == acc(a) and 0.0 <= acc(a) <= 1.0
 
 
+def test_interrupted_search_replays_journaled_scores(tmp_path):
+    """A search killed mid-way loses no scoring work: a rerun reads the journal instead of evaluating again, a torn
+    last line is dropped, and a journal from another supernet is not trusted."""
+    net = SuperNet(FMNIST_SPACE)
+    data = _synthetic(40, FMNIST_SPACE)
+    journal = tmp_path / "search_scores.jsonl"
+    a, b = FMNIST_SPACE.smallest(), FMNIST_SPACE.largest()
+    first = inherited_accuracy(net, data.val, limit=10, journal=journal)
+    scores = {a: first(a), b: first(b)}
+    with open(journal, "a") as f:
+        f.write('{"arch": {"img_s')  # the kill tore the next line
+
+    calls = []
+    forward = net.forward
+    net.forward = lambda *args, **kw: calls.append(1) or forward(*args, **kw)
+    again = inherited_accuracy(net, data.val, limit=10, journal=journal)
+    assert again(a) == scores[a] and again(b) == scores[b] and not calls  # replayed, not recomputed
+    assert len(journal.read_text().splitlines()) == 3  # header + 2 entries; the torn line is gone
+
+    with torch.no_grad():
+        next(net.parameters()).add_(1.0)  # another supernet: the journal must not be trusted
+    fresh = inherited_accuracy(net, data.val, limit=10, journal=journal)
+    fresh(a)
+    assert calls
+
+
 def test_shape_only_240_compares_planner_and_formula():
     rep = shape_only_search(PAPER_SPACE, {"planner": fake_planner, "paper": paper_formula_predictor},
                             Budget(320 * 1024), EvoConfig(population=8, generations=2, num_parents=4), samples=50,

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
+
+from mcuformer.io import write_text_atomic
 
 from ..data import Split, normalize
 from ..predictors.memory import MemoryFn
@@ -104,13 +110,50 @@ def no_feasible(space: SearchSpace, mem: MemoryCache, region: Region | None, tri
     )
 
 
+def _fingerprint(supernet: torch.nn.Module, split: Split) -> str:
+    """What a score depends on: the supernet's weights and the validation images."""
+    h = hashlib.sha256()
+    for name, t in supernet.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    h.update(split.images.numpy().tobytes())
+    return h.hexdigest()[:32]
+
+
+def _open_journal(path: Path, fingerprint: str) -> dict[Arch, float]:
+    """Scores a previous (possibly interrupted) search already computed with the same supernet and data. The file is
+    rewritten atomically with only its valid entries, so a line torn by a kill is dropped, not appended to."""
+    cache: dict[Arch, float] = {}
+    lines = path.read_text().splitlines() if path.exists() else []
+    try:
+        same = bool(lines) and json.loads(lines[0]).get("fingerprint") == fingerprint
+    except ValueError:
+        same = False
+    for line in lines[1:] if same else []:
+        try:
+            entry = json.loads(line)
+            cache[Arch.from_dict(entry["arch"])] = float(entry["score"])
+        except (ValueError, KeyError, TypeError):
+            break  # a torn last line
+    header = json.dumps({"fingerprint": fingerprint})
+    write_text_atomic(path, "".join(f"{x}\n" for x in [header] + [
+        json.dumps({"arch": a.to_dict(), "score": v}) for a, v in cache.items()]))
+    return cache
+
+
 def inherited_accuracy(supernet: torch.nn.Module, split: Split, limit: int | None = 2000, batch_size: int = 500,
-                       device: torch.device | str = "cpu") -> AccuracyFn:
-    """Validation accuracy of a sub-net with the supernet's weights (memoized per arch)."""
+                       device: torch.device | str = "cpu", journal: str | Path | None = None) -> AccuracyFn:
+    """Validation accuracy of a sub-net with the supernet's weights (memoized per arch).
+
+    With ``journal`` (a JSON-lines file) every score is also appended there as soon as it is computed, and scores a
+    previous run left for the same supernet and data are reused: an interrupted search, rerun with the same seed,
+    replays what it had done without recomputing it and goes on from there.
+    """
     split = split.subset(limit)
     xs = [normalize(split.images[i : i + batch_size]).to(device) for i in range(0, len(split), batch_size)]
     ys = [split.labels[i : i + batch_size] for i in range(0, len(split), batch_size)]
-    cache: dict[Arch, float] = {}
+    journal = Path(journal) if journal is not None else None
+    cache: dict[Arch, float] = _open_journal(journal, _fingerprint(supernet, split)) if journal else {}
 
     @torch.no_grad()
     def acc(arch: Arch) -> float:
@@ -120,6 +163,11 @@ def inherited_accuracy(supernet: torch.nn.Module, split: Split, limit: int | Non
             correct = sum((supernet(x, arch).argmax(-1).cpu() == y).sum().item() for x, y in zip(xs, ys))
             supernet.train(was)
             cache[arch] = correct / max(1, len(split))
+            if journal is not None:
+                with open(journal, "a") as f:
+                    f.write(json.dumps({"arch": arch.to_dict(), "score": cache[arch]}) + "\n")
+                    f.flush()
+                    os.fsync(f.fileno())
         return cache[arch]
 
     return acc
