@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-exec .venv/bin/python -m pytest -q -n 2 "$@"
+MCUFORMER_NO_SKIP=1 exec .venv/bin/python -m pytest -q -n 2 "$@"
