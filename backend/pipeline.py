@@ -8,13 +8,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
+import numpy as np
 import torch
 from executorch.exir import EdgeProgramManager, ExecutorchBackendConfig, to_edge, to_edge_transform_and_lower
+from executorch.exir.passes.quantize_io_pass import quantize_input
 from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
 from .lowering import Lowering
 from .ops import RULES_BY_TARGET
 from .partitioner import MCUFormerPartitioner
+from .quant_math import quantize_f32
 from .quantizer import MCUFormerQuantizer
 from .serialization.serialize import deserialize
 
@@ -34,6 +37,13 @@ def quantize(model: torch.nn.Module, example: tuple, calibration: Iterable[torch
 class Lowered:
     edge: EdgeProgramManager
     partitioner: MCUFormerPartitioner
+    input_qparams: tuple[float, int] | None = None  # (scale, zero point) when the program takes an int8 input
+
+    def quantize_input(self, x) -> np.ndarray:
+        """A float image as the int8 input of an int8-input program: the same rounding the delegate's own QUANTIZE
+        op applies to a float input."""
+        scale, zp = self.input_qparams
+        return quantize_f32(np.asarray(x, dtype=np.float32), 1.0 / scale, zp)
 
     def _lowered_modules(self):
         gm = self.edge.exported_program().graph_module
@@ -63,12 +73,18 @@ class Lowered:
 
 
 def lower(quantized: torch.fx.GraphModule, example: tuple, overwrite_input: bool = False,
-          legacy: bool = False) -> Lowered:
-    """Lowers a quantized module; legacy=True uses to_edge(...).to_backend(...) (decomposed ops)."""
+          legacy: bool = False, int8_input: bool = False) -> Lowered:
+    """Lowers a quantized module; legacy=True uses to_edge(...).to_backend(...) (decomposed ops).
+
+    int8_input=True makes the program take its image already quantized (ExecuTorch's quantize_input): what a camera
+    delivers on a microcontroller, and, with overwrite_input=True, the image buffer the plan may reuse (the setting
+    plan_vit and the memory benchmarks assume).
+    """
     ep = torch.export.export(quantized, example, strict=True)
+    qparams = tuple(quantize_input(ep, 0)[:2]) if int8_input else None
     partitioner = MCUFormerPartitioner(overwrite_input=overwrite_input)
     if legacy:
         edge = to_edge(ep).to_backend(partitioner)
     else:
         edge = to_edge_transform_and_lower(ep, partitioner=[partitioner])
-    return Lowered(edge, partitioner)
+    return Lowered(edge, partitioner, qparams)

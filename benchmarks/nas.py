@@ -380,15 +380,12 @@ def _load_vit(path: Path):
 def deploy_and_eval(vit, data, work: Path, name: str, qemu_images: int, skip_qemu: bool) -> dict[str, Any]:
     """int8-input .pte (what plan_vit budgets), 10k test images through ExecuTorch's runtime, memory, QEMU."""
     import numpy as np
-    from executorch.exir import to_edge_transform_and_lower
-    from executorch.exir.passes.quantize_io_pass import quantize_input
     from executorch.runtime import Runtime
 
     from mcuformer.backend import load_runtime
     from mcuformer.backend.memory import plan_vit
     from mcuformer.backend.memory.report import blob_report
-    from mcuformer.backend.partitioner import MCUFormerPartitioner
-    from mcuformer.backend.pipeline import Lowered, quantize
+    from mcuformer.backend.pipeline import lower, quantize
     from mcuformer.nas.data import batches, normalize
 
     arch = vit.arch
@@ -396,10 +393,8 @@ def deploy_and_eval(vit, data, work: Path, name: str, qemu_images: int, skip_qem
     calib = [x[i:i + 1] for x, _ in batches(data.train, 64, shuffle=False) for i in range(0, 64, 8)][:128]
     example = (calib[0],)
     q = quantize(vit, example, calib)
-    ep = torch.export.export(q, example, strict=True)
-    scale, zp = quantize_input(ep, 0)[:2]
-    part = MCUFormerPartitioner(overwrite_input=True)
-    lowered = Lowered(to_edge_transform_and_lower(ep, partitioner=[part]), part)
+    lowered = lower(q, example, overwrite_input=True, int8_input=True)
+    scale, zp = lowered.input_qparams
     assert lowered.undelegated_ops() == [], lowered.undelegated_ops()
     blob = lowered.programs()[0]
     pte = lowered.to_pte()

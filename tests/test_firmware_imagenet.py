@@ -35,11 +35,7 @@ def imagenet_arch(depth: int = DEPTH):
 
 @pytest.fixture(scope="module")
 def ptes(tmp_path_factory):
-    from executorch.exir import to_edge_transform_and_lower
-    from executorch.exir.passes.quantize_io_pass import quantize_input
-
-    from mcuformer.backend.partitioner import MCUFormerPartitioner
-    from mcuformer.backend.pipeline import Lowered, lower, quantize
+    from mcuformer.backend.pipeline import lower, quantize
     from mcuformer.nas.vit import ViT
 
     torch.manual_seed(0)
@@ -52,16 +48,13 @@ def ptes(tmp_path_factory):
     f32 = out / "vit240_f32.pte"
     f32.write_bytes(lowered.to_pte())
 
-    ep = torch.export.export(q, example, strict=True)
-    qparams = quantize_input(ep, 0)
-    part = MCUFormerPartitioner(overwrite_input=True)
-    lowered8 = Lowered(to_edge_transform_and_lower(ep, partitioner=[part]), part)
+    lowered8 = lower(q, example, overwrite_input=True, int8_input=True)
     assert lowered8.undelegated_ops() == []
     program = lowered8.programs()[0]
     assert program.input_overwrite and program.input_pool_bytes >= IMAGE_BYTES
     s8 = out / "vit240_s8.pte"
     s8.write_bytes(lowered8.to_pte())
-    return {"f32": f32, "s8": s8, "input_qparams": qparams}
+    return {"f32": f32, "s8": s8, "lowered8": lowered8}
 
 
 def _host_outputs(pte, x: np.ndarray) -> np.ndarray:
@@ -105,9 +98,8 @@ def test_imagenet_float_input_dsp_and_ref_identical_to_host(ptes):
 
 
 def test_imagenet_int8_input_in_sram_identical_to_host(ptes):
-    scale, zp = ptes["input_qparams"][:2]
     img = np.random.default_rng(2).standard_normal((2, 3, 240, 240)).astype(np.float32)
-    x = np.clip(np.rint(img / scale) + zp, -128, 127).astype(np.int8)
+    x = ptes["lowered8"].quantize_input(img)
     ref = _host_outputs(ptes["s8"], x)
     out, s = mcu.run_mcu(ptes["s8"], x, runtime="real", frame_region="RAM", timeout=600)
     mismatch = np.argwhere(out != ref)
