@@ -285,7 +285,7 @@ def _calibration(example: tuple, n: int, data_dir: str | None, data=None) -> lis
 
 
 def stage_lower(model, example: tuple, calib: list, pte_path: Path, overwrite_input: bool = False,
-                legacy: bool = False, allow_undelegated: bool = False) -> dict[str, Any]:
+                legacy: bool = False, allow_undelegated: bool = False, int8_input: bool = False) -> dict[str, Any]:
     """quantize (PT2E, MCUFormerQuantizer) -> partition + lower (MCUFormerPartitioner) -> .pte, written atomically.
     Raises UserError naming every node the backend rejected, and why."""
     import torch  # noqa: PLC0415
@@ -314,7 +314,8 @@ def stage_lower(model, example: tuple, calib: list, pte_path: Path, overwrite_in
     _log("lower: partitioning and lowering (MCUFormerPartitioner -> MCUFormerBackend.preprocess)")
     try:
         lowered = with_ticker("lower (partition, IR, passes, plan, serialize)",
-                              lambda: lower(q, example, overwrite_input=overwrite_input, legacy=legacy))
+                              lambda: lower(q, example, overwrite_input=overwrite_input, legacy=legacy,
+                                            int8_input=int8_input))
     except LoweringError as e:
         raise UserError(f"unsupported by MCUFormerBackend: {_first_line(e)}") from None
     except Exception as e:  # noqa: BLE001 - a LoweringError wrapped by ExecuTorch's to_backend
@@ -332,7 +333,8 @@ def stage_lower(model, example: tuple, calib: list, pte_path: Path, overwrite_in
     pte = lowered.to_pte()
     write_bytes_atomic(pte_path, pte)
     return {"pte": str(pte_path), "pte_bytes": len(pte), "undelegated": left, "rejections": rejected,
-            "delegates": len(lowered.delegate_blobs()), "seconds": round(time.time() - t0, 1)}
+            "delegates": len(lowered.delegate_blobs()), "seconds": round(time.time() - t0, 1),
+            "input_qparams": list(lowered.input_qparams) if lowered.input_qparams else None}
 
 
 def _first_line(e: BaseException) -> str:
@@ -375,7 +377,8 @@ def stage_build(pte: Path, board: str = "qemu-mps2-an500", **kw):
 
 
 def stage_qemu(pte: Path, images, labels, out_dir: Path, chunk: int = 1000, progress: bool = True,
-               max_seconds: float | None = None, firmware: Path | None = None) -> dict[str, Any]:
+               max_seconds: float | None = None, firmware: Path | None = None,
+               frame_region: str = "SDRAM") -> dict[str, Any]:
     """Runs the firmware in QEMU over `images` in chunks (each one boot, cached in out_dir by the .pte's hash, so an
     interrupted run resumes). With max_seconds, stops after the chunk that would pass it (the summary says how many
     images ran; `firmware`, the ELF, joins the cache key so a rebuilt runtime is measured afresh). Returns accuracy, mean instructions per inference, per-op counts, the firmware summary."""
@@ -406,7 +409,8 @@ def stage_qemu(pte: Path, images, labels, out_dir: Path, chunk: int = 1000, prog
                 break
             tc = time.time()
             try:
-                out, summ = mcu.run_mcu(pte, images[s:e], runtime="auto", timeout=max(600.0, 0.5 * (e - s)))
+                out, summ = mcu.run_mcu(pte, images[s:e], runtime="auto", timeout=max(600.0, 0.5 * (e - s)),
+                                        frame_region=frame_region)
             except mcu.McuBudgetError as err:
                 raise UserError(f"firmware over budget: region {err.region} overflowed by "
                                 f"{err.overflow_bytes:,d} bytes") from None
@@ -603,6 +607,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     import numpy as np  # noqa: PLC0415
     import torch  # noqa: PLC0415
 
+    from mcuformer.backend.quant_math import quantize_f32  # noqa: PLC0415
     from mcuformer.nas import pipeline as P  # noqa: PLC0415
     from mcuformer.nas.data import normalize  # noqa: PLC0415
     from mcuformer.nas.space import macs  # noqa: PLC0415
@@ -647,10 +652,11 @@ def cmd_run(a: argparse.Namespace) -> int:
     ck = _sha(ckpt)
     lower_info = json.loads(stamp.read_text()) if stamp.exists() else {}
     if not (pte.exists() and lower_info.get("checkpoint_sha") == ck and lower_info.get("pte_sha") == _sha(pte)
-            and lower_info.get("calibration") == a.calibration):
+            and lower_info.get("calibration") == a.calibration and lower_info.get("input_qparams")):
         example = (torch.zeros(1, 1, 28, 28),)
         calib = _calibration(example, a.calibration, None, data)
-        lower_info = stage_lower(vit, example, calib, pte)
+        # the deployed setting the search budgets (plan_vit): an int8 image in SRAM that the plan may overwrite
+        lower_info = stage_lower(vit, example, calib, pte, overwrite_input=True, int8_input=True)
         lower_info.update(checkpoint_sha=ck, pte_sha=_sha(pte), calibration=a.calibration)
         write_json_atomic(stamp, lower_info)
     else:
@@ -673,18 +679,19 @@ def cmd_run(a: argparse.Namespace) -> int:
     if not a.skip_mcu:
         t = time.time()
         _log("5/7 build the Cortex-M7 firmware (cached by content hash)")
-        fw = stage_build(pte)
+        fw = stage_build(pte, frame_region="RAM")  # the int8 image lives in SRAM, counted against 320 KB
         step("firmware", t)
         t = time.time()
         _log(f"6/7 run the firmware in QEMU on {n_req:,d} test images (instruction counts by the QEMU plugin)")
-        images = normalize(test.images).numpy().astype(np.float32)
+        scale, zp = lower_info["input_qparams"]
+        images = quantize_f32(normalize(test.images).numpy(), 1.0 / scale, zp)  # what a camera driver would hand over
         if a.qemu_seconds is None:  # what is left of the job's time budget (report + margin kept back)
             budget_s = max(60.0, a.time_budget - (time.time() - t_start) - 60.0)
             _log(f"    {budget_s:.0f} s left for QEMU of the {a.time_budget:.0f} s job budget (--time-budget)")
         else:
             budget_s = None if a.qemu_seconds <= 0 else a.qemu_seconds
         mcu_res = stage_qemu(pte, images, test.labels.numpy(), out / "mcu", chunk=a.chunk, max_seconds=budget_s,
-                             firmware=Path(fw.elf))
+                             firmware=Path(fw.elf), frame_region="RAM")
         if mcu_res["images"] < n_req:
             notes.append(f"QEMU ran {mcu_res['images']:,d} of {n_req:,d} test images within {budget_s:.0f} s "
                          f"({'--qemu-seconds' if a.qemu_seconds else 'the rest of --time-budget'}); rerun (it "

@@ -50,6 +50,9 @@ def test_main_job_tiny_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
         assert row in table
     assert s["test_images"] == 300 and s["mcu"]["images"] == 300
     assert s["memory"]["within_budget"] and s["memory"]["total_sram_bytes"] <= 64 * 1024
+    # the deployed .pte's plan is exactly what the search's predictor (plan_vit, as the benchmarks) said
+    assert s["memory"]["total_sram_bytes"] == s["memory"]["plan_vit_int8_input_sram_bytes"] == s["search"][
+        "planned_sram_bytes"]
     assert s["mcu"]["ram_bytes"] <= s["mcu"]["ram_budget_bytes"]
     assert s["mcu"]["canaries_ok"] and s["mcu"]["stack_ok"]
     assert s["instructions_per_inference"] > 0 and s["est_ms_at_216mhz"] > 0
