@@ -39,9 +39,15 @@ def _bias(ctx, arg, node, bias_scales: np.ndarray) -> np.ndarray:
     return q
 
 
-def emit_weighted(ctx, node, kind, x, w_int8, w_scales, bias_q, out_shape, **extra):
-    """Shared by linear and conv: folds the input zero point, computes per-channel multipliers, emits the op."""
-    out = ctx.act(node, out_shape)
+def emit_weighted(ctx, node, kind, x_arg, w_arg, bias_arg, weight_transposed=False, **extra):
+    """Shared by linear, addmm/mm and conv: reads the int8 weight (arriving as [K, N] when weight_transposed) and the
+    bias, folds the input zero point into the bias, computes per-channel multipliers and emits the op."""
+    x = ctx.qval(x_arg, node)
+    w_int8, w_scales = _weight(ctx, w_arg, node, 1 if weight_transposed else 0)
+    if weight_transposed:
+        w_int8 = np.ascontiguousarray(w_int8.T)
+    bias_q = _bias(ctx, bias_arg, node, x.scale * w_scales)
+    out = ctx.act(node, shape(node))
     n = w_int8.shape[0]
     folded = bias_q - x.zp * w_int8.reshape(n, -1).astype(np.int64).sum(axis=1)
     if np.any(np.abs(folded) >= 2**31):
@@ -54,21 +60,17 @@ def emit_weighted(ctx, node, kind, x, w_int8, w_scales, bias_q, out_shape, **ext
     return out
 
 
+def _bias_arg(node, index: int):
+    return node.args[index] if len(node.args) > index else None
+
+
 def lower_linear(ctx, node):
-    x = ctx.qval(node.args[0], node)
-    w, ws = _weight(ctx, node.args[1], node, 0)
-    bias = _bias(ctx, node.args[2] if len(node.args) > 2 else None, node, x.scale * ws)
-    return emit_weighted(ctx, node, "Linear", x, w, ws, bias, shape(node), has_lut=False)
+    return emit_weighted(ctx, node, "Linear", node.args[0], node.args[1], _bias_arg(node, 2), has_lut=False)
 
 
 def lower_addmm(ctx, node):  # addmm(bias, x, w^T) / mm(x, w^T): the weight arrives transposed to [K, N]
-    bias_arg, x_arg, wt_arg = (node.args[0], node.args[1], node.args[2]) if len(node.args) == 3 else \
-        (None, node.args[0], node.args[1])
-    x = ctx.qval(x_arg, node)
-    wt, ws = _weight(ctx, wt_arg, node, 1)
-    w = np.ascontiguousarray(wt.T)
-    bias = _bias(ctx, bias_arg, node, x.scale * ws)
-    return emit_weighted(ctx, node, "Linear", x, w, ws, bias, shape(node), has_lut=False)
+    bias, x, wt = (node.args[0], node.args[1], node.args[2]) if len(node.args) == 3 else (None, *node.args[:2])
+    return emit_weighted(ctx, node, "Linear", x, wt, bias, weight_transposed=True, has_lut=False)
 
 
 def _check_conv(node):
@@ -90,10 +92,7 @@ def _check_conv(node):
 
 
 def lower_conv(ctx, node):
-    x = ctx.qval(node.args[0], node)
-    w, ws = _weight(ctx, node.args[1], node, 0)
-    bias = _bias(ctx, node.args[2] if len(node.args) > 2 else None, node, x.scale * ws)
-    return emit_weighted(ctx, node, "Conv2d", x, w, ws, bias, shape(node), tokens_layout=False)
+    return emit_weighted(ctx, node, "Conv2d", node.args[0], node.args[1], _bias_arg(node, 2), tokens_layout=False)
 
 
 LINEAR = Rule("linear", (aten.linear.default,), lower_linear)
