@@ -67,6 +67,9 @@ class Program:
     arena_bytes: int = 0
     input_overwrite: bool = False
     input_pool_bytes: int = 0
+    # {buffer: (anchor buffer, byte delta)}: placed at the anchor's offset + delta and allowed to overlap it (the
+    # token buffer written over the consumed image); set by the passes, read by liveness and the planner
+    memory_anchors: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     def add_tensor(self, name: str, shape, dtype: str = "int8", scale: float = 1.0, zero_point: int = 0) -> int:
         self.tensors.append(Tensor(name, tuple(int(d) for d in shape), dtype, float(scale), int(zero_point)))

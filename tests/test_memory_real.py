@@ -84,3 +84,26 @@ def test_memory_cli(lowered, tmp_path):
     assert d["bound_bytes"] <= d["arena_bytes"] + d["input_pool_bytes"]
     assert png.stat().st_size > 10_000
     assert memory_main([str(path), "--budget", "100"]) == 1
+
+
+@pytest.mark.parametrize("arch", [ARCH, Arch(img_size=28, in_chans=1, num_classes=10, patch_size=4, embed_dim=48,
+                                              depth=2, num_heads=(3, 1), head_dim=16, mlp_ratio=(2.0, 4.0),
+                                              rank_ratio=(1.0, 0.6))], ids=["p7", "p4"])
+def test_blob_report_is_the_compilers_report(arch):
+    """The deployed setting (int8 image the plan overwrites): the report read back from the .pte equals plan_vit's,
+    field by field, the pool-aware live-set bound included (the blob carries the planner's views and anchors)."""
+    from mcuformer.backend.memory.report import blob_report, delegate_blobs
+    from mcuformer.backend.pipeline import lower, quantize
+
+    torch.manual_seed(1)
+    x = torch.randn(1, 1, 28, 28)
+    q = quantize(ViT(arch).eval(), (x,), [torch.randn(1, 1, 28, 28) for _ in range(4)])
+    pte = lower(q, (x,), overwrite_input=True, int8_input=True).to_pte()
+    got, want = blob_report(deserialize(delegate_blobs(pte)[0])), plan_vit(arch)
+    assert got.input_pool_bytes > 0 and want.efficiency == 1.0
+    for k in ("arena_bytes", "bound_bytes", "input_bytes", "total_sram_bytes", "flash_bytes", "input_pool_bytes",
+              "planned_bytes"):
+        assert getattr(got, k) == getattr(want, k), k
+    assert max(got.live_bytes) == max(want.live_bytes)
+    # every activation of the blob has its place in the layout: (offset, size) inside pool + arena
+    assert all(0 <= off and off + size <= got.planned_bytes for _, off, size, _, _ in got.layout)

@@ -84,7 +84,7 @@ def buffers(program: Program) -> list[Buffer]:
             if first[r] < ls or last[r] > le or r in shifted:
                 first[r] = min(first[r], ls)
                 last[r] = max(last[r], le)
-    anchors = getattr(program, "memory_anchors", {}) or {}
+    anchors = program.memory_anchors
     pool = set(i for i in program.inputs if i in planned)
     return [Buffer(r, program.tensors[r].nbytes, first[r], last[r], fixed=0 if r in pool else None,
                    anchor=anchors.get(r)) for r in sorted(first)]

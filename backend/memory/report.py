@@ -173,68 +173,9 @@ def memory_main(argv=None) -> int:
     return 0
 
 
-def blob_live_bytes(program: Program) -> list[int]:
-    """Live bytes per step of a blob (absolute offsets, no view records): per step, the union of the byte ranges
-    of the tensors live there (a tensor shifted by loops covers its whole extent), so aliases count once."""
-    from .liveness import loops
-
-    acts = set(program.activations())
-    first: dict[int, int] = {}
-    last: dict[int, int] = {}
-    for i in program.inputs:
-        if i in acts:
-            first[i] = last[i] = 0
-    for step, op in enumerate(program.ops):
-        for t in list(op.inputs) + list(op.outputs):
-            if t in acts:
-                first[t] = min(first.get(t, step), step)
-                last[t] = max(last.get(t, step), step)
-    extent = {t: program.tensors[t].nbytes for t in first}
-    for ls, le, strides in sorted(loops(program), key=lambda x: x[1] - x[0]):
-        count = int(program.ops[ls].params["count"])
-        for t, st in strides.items():
-            if t in extent:
-                extent[t] += st * (count - 1)
-        for t in first:
-            if first[t] > le or last[t] < ls:
-                continue
-            if first[t] < ls or last[t] > le or t in strides:
-                first[t], last[t] = min(first[t], ls), max(last[t], le)
-    end = max(len(program.ops) - 1, 0)
-    for t in program.outputs:
-        if t in first:
-            last[t] = end
-    out = []
-    for step in range(len(program.ops)):
-        spans = sorted((program.tensors[t].offset or 0, (program.tensors[t].offset or 0) + extent[t])
-                       for t in first if first[t] <= step <= last[t])
-        total, hi = 0, -1
-        for lo, h in spans:
-            if h > hi:
-                total += h - max(lo, hi)
-                hi = h
-        out.append(total)
-    return out
-
-
 def blob_report(program: Program) -> MemoryReport:
-    live = blob_live_bytes(program)
-    bound = max(live, default=0)
-    peak = max(range(len(live)), key=lambda i: live[i]) if live else 0
-    pool = program.input_pool_bytes
-    inputs = sum(program.tensors[i].nbytes for i in program.inputs)
-    op = program.ops[peak] if program.ops else None
-    acts = program.activations()
-    layout = []
-    for t in acts:
-        tt = program.tensors[t]
-        steps = [k for k, o in enumerate(program.ops) if t in o.inputs or t in o.outputs]
-        if steps:
-            layout.append((tt.name, int(tt.offset or 0), tt.nbytes, min(steps), max(steps)))
-    peak_bufs = sorted(((n, sz) for n, o, sz, f, l in layout if f <= peak <= l), key=lambda x: -x[1])
-    return MemoryReport(
-        arena_bytes=int(program.arena_bytes), bound_bytes=int(bound), input_bytes=int(inputs),
-        total_sram_bytes=int(inputs + program.arena_bytes), flash_bytes=int(program.weight_bytes()),
-        input_pool_bytes=int(pool), planned_bytes=int(pool + program.arena_bytes),
-        efficiency=(pool + program.arena_bytes) / bound if bound else 1.0, planner="from blob", peak_step=peak,
-        peak_op=f"{op.kind} {op.name}" if op else "", peak_buffers=peak_bufs, live_bytes=live, layout=layout)
+    """The report of a deserialized blob. The blob carries the planner's buffer records (views, anchors), so this
+    is the very report (arena, pool-aware live-set bound, layout) the compiler made."""
+    rep = report_of(program)
+    rep.planner = "from blob"
+    return rep

@@ -18,7 +18,7 @@ def run(program: Program) -> Program:
         if v is not None and v[0] not in used:
             used.add(v[0])
             stack.append(v[0])
-    anchors = getattr(program, "memory_anchors", {}) or {}
+    anchors = program.memory_anchors
     for t, (a, _) in anchors.items():
         used.add(a) if t in used else None
     order = sorted(used)

@@ -12,8 +12,7 @@ ELEMENTWISE = {"Rescale", "Lut", "Softmax", "Add"}
 
 def run(program: Program) -> Program:
     bufs = {b.tid: b for b in buffers(program)}
-    anchored = set(getattr(program, "memory_anchors", {}) or {}) | {
-        a for a, _ in (getattr(program, "memory_anchors", {}) or {}).values()}
+    anchored = set(program.memory_anchors) | {a for a, _ in program.memory_anchors.values()}
     last = {t: b.last for t, b in bufs.items()}
     for k, op in enumerate(program.ops):
         if op.kind not in ELEMENTWISE:

@@ -62,7 +62,6 @@ def run(program: Program) -> Program:
             img in prod and program.ops[prod[img]].kind == "Quantize")
         fits_pool = img not in program.inputs or program.tensors[x0].nbytes <= program.tensors[img].nbytes
         if ours and fits_pool and overwrite_safe(c, h, w, ph, g_cols, e):
-            program.memory_anchors = dict(getattr(program, "memory_anchors", {}) or {})
             program.memory_anchors[x0] = (img, 0)
         replace_ops(program, {k, cons[tok][0], cons[x0][0]}, k, new)
         return program  # one patch embedding per program

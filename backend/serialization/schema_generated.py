@@ -124,8 +124,36 @@ class Tensor(object):
             return self._tab.String(o + self._tab.Pos)
         return None
 
+    # Tensor
+    def ViewOf(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(18))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return -1
+
+    # Tensor
+    def ViewOffset(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
+        return 0
+
+    # Tensor
+    def AnchorOf(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(22))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return -1
+
+    # Tensor
+    def AnchorDelta(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(24))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return 0
+
 def TensorStart(builder):
-    builder.StartObject(7)
+    builder.StartObject(11)
 
 def TensorAddShape(builder, shape):
     builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(shape), 0)
@@ -150,6 +178,18 @@ def TensorAddOffset(builder, offset):
 
 def TensorAddName(builder, name):
     builder.PrependUOffsetTRelativeSlot(6, flatbuffers.number_types.UOffsetTFlags.py_type(name), 0)
+
+def TensorAddViewOf(builder, viewOf):
+    builder.PrependInt32Slot(7, viewOf, -1)
+
+def TensorAddViewOffset(builder, viewOffset):
+    builder.PrependUint32Slot(8, viewOffset, 0)
+
+def TensorAddAnchorOf(builder, anchorOf):
+    builder.PrependInt32Slot(9, anchorOf, -1)
+
+def TensorAddAnchorDelta(builder, anchorDelta):
+    builder.PrependInt32Slot(10, anchorDelta, 0)
 
 def TensorEnd(builder):
     return builder.EndObject()

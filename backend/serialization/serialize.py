@@ -68,6 +68,12 @@ def serialize(program: ir.Program) -> bytes:
         fb.TensorAddConstant(b, const_index.get(i, -1))
         fb.TensorAddOffset(b, int(t.offset or 0))
         fb.TensorAddName(b, name)
+        if t.view_of is not None:
+            fb.TensorAddViewOf(b, int(t.view_of[0]))
+            fb.TensorAddViewOffset(b, int(t.view_of[1]))
+        if i in program.memory_anchors:
+            fb.TensorAddAnchorOf(b, int(program.memory_anchors[i][0]))
+            fb.TensorAddAnchorDelta(b, int(program.memory_anchors[i][1]))
         tensor_offsets.append(fb.TensorEnd(b))
 
     op_offsets = []
@@ -125,7 +131,10 @@ def deserialize(blob: bytes) -> ir.Program:
         if t.Constant() >= 0:
             data = root.Constants(t.Constant()).DataAsNumpy().view(_NP[dtype]).reshape(shape).copy()
         program.tensors.append(ir.Tensor(t.Name().decode(), shape, dtype, t.Scale(), t.ZeroPoint(), data,
-                                         None if data is not None else t.Offset()))
+                                         None if data is not None else t.Offset(),
+                                         (t.ViewOf(), t.ViewOffset()) if t.ViewOf() >= 0 else None))
+        if t.AnchorOf() >= 0:
+            program.memory_anchors[i] = (t.AnchorOf(), t.AnchorDelta())
     names = {getattr(fb.OpParams, n): n for n in dir(fb.OpParams) if n.endswith("Params")}
     for i in range(root.OpsLength()):
         o = root.Ops(i)
