@@ -118,3 +118,25 @@ def load_runtime(rebuild: bool = False) -> ctypes.CDLL:
             raise RuntimeBuildError(f"registering MCUFormerBackend with ExecuTorch failed (error 0x{status:x})")
         _handle = lib
         return lib
+
+
+def run_pte(pte: bytes | str | Path, inputs, batch_progress=None):
+    """Runs a .pte's ``forward`` on each sample of ``inputs`` (an array [N, ...]: one sample per call, as on the
+    device) through ExecuTorch's own runtime with our delegate registered; returns the outputs as one array
+    [N, numel]. ``batch_progress``: an optional callable(i) per sample (progress bars)."""
+    import numpy as np
+    import torch
+    from executorch.runtime import Runtime
+
+    load_runtime()
+    data = Path(pte).read_bytes() if isinstance(pte, (str, Path)) else pte
+    program = Runtime.get().load_program(data)  # kept alive while its method runs (a Method does not keep it)
+    method = program.load_method("forward")
+    outs = []
+    for i in range(len(inputs)):
+        x = torch.from_numpy(np.ascontiguousarray(inputs[i:i + 1]))
+        outs.append(method.execute([x])[0].numpy().reshape(-1).copy())
+        if batch_progress is not None:
+            batch_progress(i)
+    del method, program
+    return np.stack(outs) if outs else np.zeros((0, 0), np.float32)

@@ -34,28 +34,31 @@ RUNTIME_RESERVE = 16 * 1024  # stack + runtime state allowance when checking a 3
 BUDGET = 320 * 1024
 
 
-def rows(et: bool = True) -> list[dict]:
+def row(name: str, arch: Arch, et: bool = True) -> dict:
+    """One network's memory: our deployed plan (plan_vit: int8 image, overwritten), its live-set bound, ExecuTorch's
+    greedy arena for the same network (et=False skips it: it exports and plans the whole network) and the formula."""
     sys.path.insert(0, str(HERE))
     from et_greedy import et_greedy_arena
 
     from mcuformer.backend.memory import plan_vit
 
-    out = []
-    for name, arch in ROWS:
-        rep = plan_vit(arch)  # deployed: int8 image, overwrite_input=True
-        imagenet = arch.img_size >= 224 and arch.in_chans == 3
-        greedy = et_greedy_arena(arch) if et else None
-        out.append({
-            "name": name, "arch": arch.to_dict(), "tokens": arch.num_tokens,
-            "et_greedy_arena_bytes": greedy, "paper_formula_bytes": rep.paper_formula_bytes,
-            "arena_bytes": rep.arena_bytes, "input_bytes": rep.input_bytes, "total_sram_bytes": rep.total_sram_bytes,
-            "bound_bytes": rep.bound_bytes, "efficiency": round(rep.efficiency, 4), "flash_bytes": rep.flash_bytes,
-            "peak_op": rep.peak_op,
-            "within_2pct": rep.planned_bytes <= 1.02 * rep.bound_bytes,
-            "vs_et_greedy": round(greedy / rep.total_sram_bytes, 1) if greedy else None,
-            "fits_320KB_with_reserve": rep.total_sram_bytes + RUNTIME_RESERVE <= BUDGET if imagenet else None,
-        })
-    return out
+    rep = plan_vit(arch)  # deployed: int8 image, overwrite_input=True
+    imagenet = arch.img_size >= 224 and arch.in_chans == 3
+    greedy = et_greedy_arena(arch) if et else None
+    return {
+        "name": name, "arch": arch.to_dict(), "tokens": arch.num_tokens,
+        "et_greedy_arena_bytes": greedy, "paper_formula_bytes": rep.paper_formula_bytes,
+        "arena_bytes": rep.arena_bytes, "input_bytes": rep.input_bytes, "total_sram_bytes": rep.total_sram_bytes,
+        "bound_bytes": rep.bound_bytes, "efficiency": round(rep.efficiency, 4), "flash_bytes": rep.flash_bytes,
+        "peak_op": rep.peak_op,
+        "within_2pct": rep.planned_bytes <= 1.02 * rep.bound_bytes,
+        "vs_et_greedy": round(greedy / rep.total_sram_bytes, 1) if greedy else None,
+        "fits_320KB_with_reserve": rep.total_sram_bytes + RUNTIME_RESERVE <= BUDGET if imagenet else None,
+    }
+
+
+def rows(et: bool = True) -> list[dict]:
+    return [row(name, arch, et) for name, arch in ROWS]
 
 
 def main() -> None:

@@ -91,15 +91,16 @@ def _write_json(path: Path, obj: Any) -> None:
 
 
 # ==== baselines ========================================================================================================
-def baseline_candidates(sram: int, flash: int) -> list[Arch]:
-    """For each patch size, the largest-MACs standard uniform full-rank ViT of FMNIST_SPACE that fits both budgets."""
+def baseline_candidates(sram: int, flash: int, patches: tuple[int, ...] | None = None) -> list[Arch]:
+    """For each patch size (all of FMNIST_SPACE's, or ``patches``), the largest-MACs standard uniform full-rank ViT
+    of FMNIST_SPACE that fits both budgets."""
     from mcuformer.nas.predictors.memory import planner_predictor
     from mcuformer.nas.search.common import Budget, MemoryCache
     from mcuformer.nas.space import iter_uniform
 
     mem = MemoryCache(planner_predictor(), Budget(sram, flash))
     out = []
-    for p in FMNIST_SPACE.patch_sizes:
+    for p in patches or FMNIST_SPACE.patch_sizes:
         fit = [a for a in iter_uniform(FMNIST_SPACE, standard=True) if a.patch_size == p and mem.fits(a)]
         if fit:
             out.append(max(fit, key=lambda a: (macs(a), -mem(a).total_sram_bytes)))
@@ -107,7 +108,8 @@ def baseline_candidates(sram: int, flash: int) -> list[Arch]:
 
 
 def cmd_plan(a: argparse.Namespace) -> int:
-    plan = {str(s): {"flash_budget_bytes": f, "baselines": [x.to_dict() for x in baseline_candidates(s, f)]}
+    plan = {str(s): {"flash_budget_bytes": f,
+                     "baselines": [x.to_dict() for x in baseline_candidates(s, f, tuple(a.patches or ()))]}
             for s, f in BUDGETS}
     _write_json(Path(a.out), plan)
     for k, v in plan.items():
@@ -289,7 +291,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         raise SystemExit(f"{a.plan} missing: run `python benchmarks/nas.py plan` first")
     common: list[str] = []
     for k, v in vars(a).items():
-        if k in ("cmd", "func", "pack", "deadline", "role", "budget") or v is None:
+        if k in ("cmd", "func", "pack", "deadline", "role", "budget", "results") or v is None:
             continue
         common += [f"--{k.replace('_', '-')}", *map(str, v)] if isinstance(v, list) else [f"--{k.replace('_', '-')}={v}"]
     procs: dict[str, subprocess.Popen] = {}
@@ -360,6 +362,16 @@ def _drive(a, t0, out, pack, device_name, procs, spawn, alive, kill, logs) -> in
     return 0
 
 
+def cmd_pack(a: argparse.Namespace) -> int:
+    """Packs a run driven stage by stage (benchmarks/nas_cpu.sh) the way `train` does, for `evaluate`."""
+    out = Path(a.out)
+    s_epochs = json.loads((out / "calib.json").read_text())["supernet_epochs"]
+    device_name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else \
+        f"host CPU ({os.cpu_count()} cores, {a.threads} torch thread(s) per stage)"
+    _pack(out, Path(a.pack or out), _recipe(a, s_epochs), {}, device_name)
+    return 0
+
+
 def cmd_worker(a: argparse.Namespace) -> int:
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -379,18 +391,15 @@ def _load_vit(path: Path):
 
 def deploy_and_eval(vit, data, work: Path, name: str, qemu_images: int, skip_qemu: bool) -> dict[str, Any]:
     """int8-input .pte (what plan_vit budgets), 10k test images through ExecuTorch's runtime, memory, QEMU."""
-    import numpy as np
-    from executorch.runtime import Runtime
-
-    from mcuformer.backend import load_runtime
     from mcuformer.backend.memory import plan_vit
     from mcuformer.backend.memory.report import blob_report
     from mcuformer.backend.pipeline import lower, quantize
-    from mcuformer.nas.data import batches, normalize
+    from mcuformer.backend.runtime_loader import run_pte
+    from mcuformer.nas.data import calibration_images, normalize
 
     arch = vit.arch
     t0 = time.time()
-    calib = [x[i:i + 1] for x, _ in batches(data.train, 64, shuffle=False) for i in range(0, 64, 8)][:128]
+    calib = calibration_images(data)  # the main job's calibration: the same network gives the same .pte
     example = (calib[0],)
     q = quantize(vit, example, calib)
     lowered = lower(q, example, overwrite_input=True, int8_input=True)
@@ -404,19 +413,10 @@ def deploy_and_eval(vit, data, work: Path, name: str, qemu_images: int, skip_qem
     plan = plan_vit(arch)
     lower_s = time.time() - t0
 
-    def to_int8(xf: torch.Tensor) -> torch.Tensor:
-        return torch.clamp(torch.round(xf / scale) + zp, -128, 127).to(torch.int8)
-
-    load_runtime()
-    program = Runtime.get().load_program(pte)  # kept alive while its method runs
-    method = program.load_method("forward")
     t0 = time.time()
-    correct = 0
-    xs = normalize(data.test.images)
-    for i in range(len(data.test)):
-        out = method.execute([to_int8(xs[i:i + 1]).contiguous()])[0]
-        correct += int(int(out.reshape(-1).argmax()) == int(data.test.labels[i]))
-    int8_top1 = correct / len(data.test)
+    x8 = lowered.quantize_input(normalize(data.test.images).numpy())  # as the main job hands images to the device
+    host = run_pte(pte, x8)
+    int8_top1 = float((host.argmax(1) == data.test.labels.numpy()).mean())
     host_s = time.time() - t0
     row = {"int8_top1": int8_top1, "test_images": len(data.test), "host_seconds_10k": round(host_s, 1),
            "lower_seconds": round(lower_s, 1), "sram_bytes": rep.total_sram_bytes,
@@ -426,26 +426,23 @@ def deploy_and_eval(vit, data, work: Path, name: str, qemu_images: int, skip_qem
     log(f"{name}: int8 {100 * int8_top1:.2f}% on 10k ({host_s:.0f} s), SRAM {rep.total_sram_bytes} "
         f"(plan_vit {plan.total_sram_bytes}), weights {rep.flash_bytes}, .pte {len(pte)}")
     if not skip_qemu:
-        row["mcu"] = qemu_row(pte_path, np.stack([to_int8(xs[i:i + 1]).numpy()[0] for i in range(qemu_images)]),
-                              method, name)
-    del method, program
+        row["mcu"] = qemu_row(pte_path, x8[:qemu_images], host[:qemu_images], name)
     return row
 
 
-def qemu_row(pte_path: Path, x8, method, name: str) -> dict[str, Any]:
-    """One QEMU boot on the int8 images x8: instructions per inference, RAM/flash, identical to the host?"""
+def qemu_row(pte_path: Path, x8, host, name: str) -> dict[str, Any]:
+    """One QEMU boot on the int8 images x8: instructions per inference, RAM/flash, identical to the host's outputs
+    (``host``, from ExecuTorch's runtime) on them?"""
     import numpy as np
 
     from mcuformer import mcu
 
     t0 = time.time()
     try:
-        outs, s = mcu.run_mcu(pte_path, x8, timeout=1800)
+        outs, s = mcu.run_mcu(pte_path, x8, timeout=1800, frame_region="RAM")  # as the main job: image in SRAM
     except Exception as e:  # noqa: BLE001 - recorded; `qemu` re-runs it later
         log(f"{name}: QEMU failed: {type(e).__name__}: {str(e)[:300]}")
         return {"error": f"{type(e).__name__}: {str(e)[:500]}"}
-    host = np.stack([method.execute([torch.from_numpy(x8[i:i + 1].copy())])[0].numpy().reshape(-1)
-                     for i in range(len(x8))])
     row = {k: s.get(k) for k in ("board", "instructions", "instructions_min", "instructions_max", "ram_bytes",
                                  "flash_bytes", "qspi_bytes", "arena_bytes", "pte_region", "kernels", "inferences")}
     row["images"] = len(x8)
@@ -458,27 +455,22 @@ def qemu_row(pte_path: Path, x8, method, name: str) -> dict[str, Any]:
 
 def cmd_qemu(a: argparse.Namespace) -> int:
     """Fill in (or redo) the QEMU numbers of nas.json from the .pte files `evaluate` saved."""
-    from executorch.runtime import Runtime
-
-    from mcuformer.backend import load_runtime
+    from mcuformer.backend.quant_math import quantize_f32
+    from mcuformer.backend.runtime_loader import run_pte
     from mcuformer.nas.data import load_fashion_mnist, normalize
 
     doc = _load()
     data = load_fashion_mnist()
-    xs = normalize(data.test.images[: a.qemu_images])
-    load_runtime()
+    xs = normalize(data.test.images[: a.qemu_images]).numpy()
     for r in doc["rows"]:
         for side in ("searched", "baseline"):
             dep = r.get(f"{side}_deploy")
             if not dep or (dep.get("mcu") or {}).get("instructions") and not a.force:
                 continue
             pte = Path(a.work) / f"{side}_{r['budget_bytes']}.pte"
-            x8 = torch.clamp(torch.round(xs / dep["input_scale"]) + dep["input_zero_point"], -128, 127).to(torch.int8)
-            program = Runtime.get().load_program(pte.read_bytes())
-            method = program.load_method("forward")
-            dep["mcu"] = qemu_row(pte, x8.numpy(), method, f"{side}_{r['budget_bytes']}")
+            x8 = quantize_f32(xs, 1.0 / dep["input_scale"], dep["input_zero_point"])
+            dep["mcu"] = qemu_row(pte, x8, run_pte(pte, x8), f"{side}_{r['budget_bytes']}")
             r[f"{side}_instructions"] = dep["mcu"].get("instructions")
-            del method, program
     _save(doc)
     return 0
 
@@ -685,7 +677,8 @@ def _markdown(doc: dict[str, Any]) -> None:
     sn = doc.get("supernet") or {}
     if rec:
         done = sn.get("epochs_done", rec["supernet"]["epochs"])
-        L += ["Recipe: supernet on all patch sizes (sandwich: largest + smallest + 2 random sub-nets per step, "
+        L += [f"Recipe: supernet on space {rec['supernet'].get('space')}, patch sizes {rec['supernet'].get('patches')} "
+              "(sandwich: largest + smallest + 2 random sub-nets per step, "
               f"in-place distillation, lr {rec['supernet']['lr']}), **{done} of {rec['supernet']['epochs']} planned "
               "epochs done** (the run was time-boxed; see notes), then the searched sub-net, extracted with its "
               f"inherited weights, fine-tuned {rec['finetune']['epochs']} epochs (lr {rec['finetune']['lr']}); "
@@ -772,12 +765,16 @@ def cmd_shape240(a: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global RESULTS
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--results", default=str(RESULTS), help="folder of nas.json, nas.md, nas_pareto.png, ... "
+                                                            f"(default {RESULTS.relative_to(REPO)})")
     sub = p.add_subparsers(dest="cmd", required=True)
     pl = sub.add_parser("plan", help="the baseline candidates of each budget (planner-checked) -> JSON")
     pl.add_argument("--out", default=str(RESULTS / "nas_plan.json"))
+    pl.add_argument("--patches", type=int, nargs="*", default=None, help="baselines of these patch sizes (all)")
     pl.set_defaults(func=cmd_plan)
-    for name, func in (("train", cmd_train), ("worker", cmd_worker)):
+    for name, func in (("train", cmd_train), ("worker", cmd_worker), ("pack", cmd_pack)):
         t = sub.add_parser(name)
         t.add_argument("--out", default=str(REPO / "runs" / "nas_bench" / "gpu"))
         t.add_argument("--plan", default=str(RESULTS / "nas_plan.json"))
@@ -810,6 +807,8 @@ def main(argv: list[str] | None = None) -> int:
                            help="when the baselines train: beside the supernet (short runs; it slows the supernet "
                                 "~2.5x on one GPU) or beside search + fine-tune (long runs: the supernet alone)")
             t.add_argument("--pack", default=None, help="folder for nas_bundle.tar (e.g. $OUT)")
+        elif name == "pack":
+            t.add_argument("--pack", default=None, help="folder for the nas_*.tar files (default: --out)")
         else:
             t.add_argument("--role", required=True)
             t.add_argument("--budget", type=int, default=0)
@@ -848,6 +847,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--generations", type=int, default=20)
     s.set_defaults(func=cmd_shape240)
     a = p.parse_args(argv)
+    RESULTS = Path(a.results)
     return a.func(a)
 
 

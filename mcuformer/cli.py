@@ -274,11 +274,9 @@ def _calibration(example: tuple, n: int, data_dir: str | None, data=None) -> lis
 
     shape = tuple(example[0].shape)
     if len(example) == 1 and shape == (1, 1, 28, 28):
-        from mcuformer.nas.data import normalize  # noqa: PLC0415
+        from mcuformer.nas.data import calibration_images  # noqa: PLC0415
 
-        data = data if data is not None else _load_data(data_dir)
-        x = normalize(data.train.images[:n])
-        return [(x[i:i + 1],) for i in range(len(x))]
+        return [(x,) for x in calibration_images(data if data is not None else _load_data(data_dir), n)]
     _log(f"lower: input {shape} is not a Fashion-MNIST image: calibrating on standard normal noise")
     g = torch.Generator().manual_seed(0)
     return [tuple(torch.randn(t.shape, generator=g).to(t.dtype) for t in example) for _ in range(n)]

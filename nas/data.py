@@ -28,6 +28,7 @@ __all__ = [
     "Split",
     "FMNIST",
     "DatasetMissing",
+    "calibration_images",
     "read_idx",
     "load_fashion_mnist",
     "batches",
@@ -122,6 +123,13 @@ def load_fashion_mnist(root: str | Path | None = None, val_size: int = 5000, spl
 
 def normalize(images_u8: torch.Tensor) -> torch.Tensor:
     return (images_u8.float() / 255.0 - MEAN) / STD
+
+
+def calibration_images(data: FMNIST, n: int = 128) -> list[torch.Tensor]:
+    """The quantizer's calibration set: the first ``n`` training images, normalized, one [1, 1, 28, 28] each. The
+    main job and the benchmarks both calibrate with it, so a network lowered by either is the same .pte."""
+    x = normalize(data.train.images[:n])
+    return [x[i:i + 1] for i in range(len(x))]
 
 
 def _augment(x: torch.Tensor, gen: torch.Generator, pad: int) -> torch.Tensor:

@@ -24,6 +24,17 @@ TINY = P.Preset(
 )
 
 
+def _main_job_benchmark():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_main_job", Path(__file__).resolve().parents[1] / "benchmarks" / "main_job.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def _have_everything() -> str | None:
     from mcuformer.nas.data import DEFAULT_DIR
 
@@ -62,6 +73,11 @@ def test_main_job_tiny_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
         assert (out / "report" / f).stat().st_size > 0
     assert len(list((out / "mcu").glob("*.npz"))) == 2  # two chunks (200 + 100)
     pte_mtime = (out / "model.pte").stat().st_mtime_ns
+
+    # the benchmarks' own measurement of the same deployed model agrees with every number of the summary
+    bench = _main_job_benchmark().measure(out, et=False)
+    assert bench["all_equal"], [r for r in bench["rows"] if not r["equal"]]
+    assert len(bench["rows"]) >= 12
 
     # a rerun reuses the search, the checkpoints, the .pte and the QEMU chunks
     t0 = time.time()
