@@ -70,6 +70,7 @@ class Program:
     # {buffer: (anchor buffer, byte delta)}: placed at the anchor's offset + delta and allowed to overlap it (the
     # token buffer written over the consumed image); set by the passes, read by liveness and the planner
     memory_anchors: dict[int, tuple[int, int]] = field(default_factory=dict)
+    buffer_records: bool = True  # views and anchors known (False: read from a blob of an older lowering)
 
     def add_tensor(self, name: str, shape, dtype: str = "int8", scale: float = 1.0, zero_point: int = 0) -> int:
         self.tensors.append(Tensor(name, tuple(int(d) for d in shape), dtype, float(scale), int(zero_point)))

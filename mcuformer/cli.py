@@ -123,6 +123,17 @@ def _sha(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def _backend_sha() -> str:
+    """Hash of the ahead-of-time backend's sources (and schema): a cached .pte is reused only if it would be lowered
+    the same way today."""
+    root = Path(__file__).resolve().parent.parent / "backend"
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*")):
+        if f.suffix in (".py", ".fbs") and f.is_file():
+            h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _log(msg: str) -> None:
     print(f"[{PROG}] {msg}", file=sys.stderr, flush=True)
 
@@ -358,7 +369,10 @@ def memory_of_pte(pte_path: Path):
     blobs = delegate_blobs(pte_path.read_bytes())
     if not blobs:
         raise UserError(f"{str(pte_path)!r} holds no MCUFormerBackend delegate")
-    return blob_report(deserialize(blobs[0]))
+    try:
+        return blob_report(deserialize(blobs[0]))
+    except ValueError as e:
+        raise UserError(f"{str(pte_path)!r}: {e}") from None
 
 
 def stage_build(pte: Path, board: str = "qemu-mps2-an500", **kw):
@@ -649,13 +663,15 @@ def cmd_run(a: argparse.Namespace) -> int:
     stamp = out / "model.pte.json"
     ck = _sha(ckpt)
     lower_info = json.loads(stamp.read_text()) if stamp.exists() else {}
+    backend = _backend_sha()
     if not (pte.exists() and lower_info.get("checkpoint_sha") == ck and lower_info.get("pte_sha") == _sha(pte)
-            and lower_info.get("calibration") == a.calibration and lower_info.get("input_qparams")):
+            and lower_info.get("calibration") == a.calibration and lower_info.get("input_qparams")
+            and lower_info.get("backend_sha") == backend):
         example = (torch.zeros(1, 1, 28, 28),)
         calib = _calibration(example, a.calibration, None, data)
         # the deployed setting the search budgets (plan_vit): an int8 image in SRAM that the plan may overwrite
         lower_info = stage_lower(vit, example, calib, pte, overwrite_input=True, int8_input=True)
-        lower_info.update(checkpoint_sha=ck, pte_sha=_sha(pte), calibration=a.calibration)
+        lower_info.update(checkpoint_sha=ck, pte_sha=_sha(pte), calibration=a.calibration, backend_sha=backend)
         write_json_atomic(stamp, lower_info)
     else:
         _log(f"    reusing {pte}")

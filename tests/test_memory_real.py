@@ -107,3 +107,20 @@ def test_blob_report_is_the_compilers_report(arch):
     assert max(got.live_bytes) == max(want.live_bytes)
     # every activation of the blob has its place in the layout: (offset, size) inside pool + arena
     assert all(0 <= off and off + size <= got.planned_bytes for _, off, size, _, _ in got.layout)
+
+
+def test_blob_without_buffer_records_is_refused_clearly(lowered):
+    """A blob of an older lowering (no views/anchors recorded) gets a clear error, not a wrong live-set bound."""
+    from mcuformer.backend.memory.report import blob_report
+    from mcuformer.backend.serialization.serialize import serialize
+
+    _, blob, _, _ = lowered
+    assert blob.buffer_records and blob_report(blob).bound_bytes > 0
+    blob.buffer_records = False
+    try:
+        old = deserialize(serialize(blob))
+    finally:
+        blob.buffer_records = True
+    assert not old.buffer_records
+    with pytest.raises(ValueError, match="lower the model again"):
+        blob_report(old)

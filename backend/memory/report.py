@@ -151,7 +151,11 @@ def memory_main(argv=None) -> int:
     reports = []
     for k, blob in enumerate(blobs):
         program = deserialize(blob)
-        rep = blob_report(program)
+        try:
+            rep = blob_report(program)
+        except ValueError as e:
+            print(f"{args.pte}: {e}", file=sys.stderr)
+            return 1
         reports.append(rep)
         print(f"== delegate {k} ({len(program.ops)} ops) ==")
         print(rep.summary())
@@ -176,6 +180,9 @@ def memory_main(argv=None) -> int:
 def blob_report(program: Program) -> MemoryReport:
     """The report of a deserialized blob. The blob carries the planner's buffer records (views, anchors), so this
     is the very report (arena, pool-aware live-set bound, layout) the compiler made."""
+    if not program.buffer_records:
+        raise ValueError("this blob was lowered by an older mcuformer that did not record its buffers (views, "
+                         "anchors): lower the model again for a memory report")
     rep = report_of(program)
     rep.planner = "from blob"
     return rep

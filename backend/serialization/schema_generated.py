@@ -1536,8 +1536,15 @@ class Program(object):
             return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
         return 0
 
+    # Program
+    def BufferRecords(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
+        if o != 0:
+            return bool(self._tab.Get(flatbuffers.number_types.BoolFlags, o + self._tab.Pos))
+        return False
+
 def ProgramStart(builder):
-    builder.StartObject(8)
+    builder.StartObject(9)
 
 def ProgramAddTensors(builder, tensors):
     builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(tensors), 0)
@@ -1577,6 +1584,9 @@ def ProgramAddInputOverwrite(builder, inputOverwrite):
 
 def ProgramAddInputPoolBytes(builder, inputPoolBytes):
     builder.PrependUint32Slot(7, inputPoolBytes, 0)
+
+def ProgramAddBufferRecords(builder, bufferRecords):
+    builder.PrependBoolSlot(8, bufferRecords, 0)
 
 def ProgramEnd(builder):
     return builder.EndObject()

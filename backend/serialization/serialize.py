@@ -113,6 +113,7 @@ def serialize(program: ir.Program) -> bytes:
     fb.ProgramAddArenaBytes(b, int(program.arena_bytes))
     fb.ProgramAddInputOverwrite(b, bool(program.input_overwrite))
     fb.ProgramAddInputPoolBytes(b, int(program.input_pool_bytes))
+    fb.ProgramAddBufferRecords(b, bool(program.buffer_records))
     b.Finish(fb.ProgramEnd(b), file_identifier=b"MCUF")
     return wrap(bytes(b.Output()))
 
@@ -122,7 +123,7 @@ def deserialize(blob: bytes) -> ir.Program:
     buf = unwrap(blob)
     root = fb.Program.GetRootAs(buf, 0)
     program = ir.Program(arena_bytes=root.ArenaBytes(), input_overwrite=bool(root.InputOverwrite()),
-                         input_pool_bytes=root.InputPoolBytes())
+                         input_pool_bytes=root.InputPoolBytes(), buffer_records=bool(root.BufferRecords()))
     for i in range(root.TensorsLength()):
         t = root.Tensors(i)
         dtype = _DTYPE_NAMES[t.Dtype()]
