@@ -772,7 +772,7 @@ def summary_table(s: dict[str, Any]) -> str:
         ("int8 top-1 (firmware in QEMU)", pct(s["int8_top1"])),
         ("SRAM (model: input + arena)", f"{fmt_bytes(m['total_sram_bytes'])} of {fmt_bytes(s['budget_bytes'])} budget"
                                         + ("" if m["within_budget"] else "  OVER BUDGET")),
-        ("  arena / live-set bound", f"{fmt_bytes(m['arena_bytes'])} / {fmt_bytes(m['bound_bytes'])}"),
+        ("  arena / live-set bound of input + arena", f"{fmt_bytes(m['arena_bytes'])} / {fmt_bytes(m['bound_bytes'])}"),
         ("  plan_vit (int8 input, as benchmarks)", fmt_bytes(m.get("plan_vit_int8_input_sram_bytes"))),
     ]
     if mcu:
