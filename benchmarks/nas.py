@@ -16,6 +16,9 @@ Three stages (the first needs a GPU to be worth running, the others run on a CPU
         writes benchmarks/results/nas.json, nas.md, nas_pareto.png.
     python benchmarks/nas.py shape240          # 240 px, MCUFormer's space, 320 KB (nas_meta.json, "shape240")
 
+Without a GPU, benchmarks/nas_cpu.sh runs the same stages on a 2-core CPU (`worker` per stage, two at a time, then
+`pack` and `evaluate --results benchmarks/results/nas_cpu`): patch 7 and the main job's small space, about an hour.
+
 Budgets: SRAM 16 / 32 / 64 KB, each paired with a flash budget of 8x (128 / 256 / 512 KB of weights, the usual
 SRAM:flash ratio of such parts); both are checked with the backend's planner (plan_vit), the one that deploys.
 Baseline ("hand-designed"): uniform, full rank, standard ViT rule (attention width == embedding), for each patch size
