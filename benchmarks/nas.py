@@ -683,7 +683,8 @@ def _markdown(doc: dict[str, Any]) -> None:
         L += [f"Recipe: supernet on space {rec['supernet'].get('space')}, patch sizes {rec['supernet'].get('patches')} "
               "(sandwich: largest + smallest + 2 random sub-nets per step, "
               f"in-place distillation, lr {rec['supernet']['lr']}), **{done} of {rec['supernet']['epochs']} planned "
-              "epochs done** (the run was time-boxed; see notes), then the searched sub-net, extracted with its "
+              "epochs done**" + (" (the run was time-boxed; see notes)" if done < rec["supernet"]["epochs"] else "")
+              + ", then the searched sub-net, extracted with its "
               f"inherited weights, fine-tuned {rec['finetune']['epochs']} epochs (lr {rec['finetune']['lr']}); "
               f"baselines from scratch for {rec['baseline']['epochs']} epochs (lr {rec['baseline']['lr']}) = the "
               "planned supernet + fine-tune epochs. "

@@ -14,6 +14,7 @@ from mcuformer.backend.serialization.header import HEADER_SIZE, SCHEMA_VERSION
 
 _TENSOR_OFFSET_VT = 14    # Tensor.offset: field 5 -> vtable entry 4 + 2 * 5
 _PROGRAM_ARENA_VT = 14    # Program.arena_bytes: field 5
+_PROGRAM_RECORDS_VT = 20  # Program.buffer_records: field 8
 
 
 def _fix_crc(blob: bytearray) -> bytes:
@@ -48,6 +49,18 @@ def with_arena_bytes(blob: bytes, value: int) -> bytes:
     """The same program planning an arena of `value` bytes (still valid when larger: offsets stay inside)."""
     out = _patch_u32(blob, _program(blob), _PROGRAM_ARENA_VT, value)
     assert arena_bytes(out) == value
+    return out
+
+
+def without_buffer_records(blob: bytes) -> bytes:
+    """The blob as an older lowering wrote it: Program.buffer_records false (views and anchors not recorded)."""
+    prog = _program(blob)
+    o = prog._tab.Offset(_PROGRAM_RECORDS_VT)
+    assert o != 0 and prog.BufferRecords(), "buffer_records not stored as true"
+    out = bytearray(blob)
+    out[HEADER_SIZE + prog._tab.Pos + o] = 0
+    out = _fix_crc(out)
+    assert not _program(out).BufferRecords()
     return out
 
 

@@ -155,6 +155,18 @@ def test_lower_pt2_writes_a_pte(tmp_path, capsys):
     assert cli.main(["memory", str(tmp_path / "m.pte"), "--budget", "1KB", "--json", str(tmp_path / "m.json")]) in (0, 1)
     assert json.loads((tmp_path / "m.json").read_text())["arena_bytes"] > 0
 
+    # a .pte lowered by an older mcuformer (its blob records no views/anchors): one clear line, exit 1, no wrong bound
+    from fault_blobs import splice, without_buffer_records
+
+    from mcuformer.backend.memory.report import delegate_blobs
+
+    pte = (tmp_path / "m.pte").read_bytes()
+    blob = delegate_blobs(pte)[0]
+    (tmp_path / "old.pte").write_bytes(splice(pte, blob, without_buffer_records(blob)))
+    capsys.readouterr()
+    assert cli.main(["memory", str(tmp_path / "old.pte")]) == 1
+    assert "lower the model again" in capsys.readouterr().err
+
 
 @pytest.mark.parametrize("cmd", [["build", "{pte}"], ["run-mcu", "{pte}", "--input", "{npy}"]])
 def test_missing_toolchain_says_how_to_install(cmd, tmp_path, monkeypatch, capsys):
