@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -282,3 +283,19 @@ def test_report_and_summary_table_from_synthetic_run(tmp_path):
     assert (tmp_path / "report" / "pareto.png").stat().st_size > 1000
     assert (tmp_path / "report" / "ops.png").stat().st_size > 1000
     assert "pareto.png" in doc and "ops.png" in doc and "no .pte at" in doc and "Softmax" in doc
+
+
+def test_auto_threads_sees_other_work_now():
+    """With every core kept busy by other processes, training takes one thread; the reading is of the present
+    moment (/proc/stat over half a second), not the lagging load average."""
+    if not Path("/proc/stat").exists():
+        pytest.skip("no /proc/stat")
+    burn = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)]
+    try:
+        time.sleep(0.3)
+        assert cli.busy_cores() >= 0.5 * (os.cpu_count() or 1)
+        assert cli.auto_threads() == 1
+    finally:
+        for b in burn:
+            b.kill()
+            b.wait()
