@@ -1,10 +1,13 @@
-"""Fashion-MNIST from its IDX ``.gz`` files, as in-memory tensors, with a fixed search-validation split.
+"""Image data sets as in-memory uint8 tensors, with a fixed search-validation split: Fashion-MNIST (the default,
+from its IDX ``.gz`` files) or the user's own (``load_data``: an image folder or an ``.npz``).
 
-    data = load_fashion_mnist()                # FMNIST(train, val, test); images uint8 N x 1 x 28 x 28
+    data = load_data()                         # Fashion-MNIST: Dataset(train, val, test); uint8 N x 1 x 28 x 28
+    data = load_data("my_images/", img_size=32)  # one subfolder per class; PNG/JPEG, resized to 32 x 32
     for x, y in batches(data.train, 128, epoch=0, seed=0, augment=True): ...
 
-``train`` is the training set minus ``val_size`` images held out (fixed by ``split_seed``) for the search;
-``test`` is the official test set, for final reporting only. Batching, shuffling and augmentation (random crop
+``train`` is the training set minus the images held out (fixed by ``split_seed``) for the search (``val``);
+``test`` is the official test set (or, for a user's data set without one, a held-out share), for final reporting
+only. Each split carries the training set's pixel mean and standard deviation, which ``normalize`` applies. Batching, shuffling and augmentation (random crop
 with zero padding, horizontal flip) are done on whole batches with a generator seeded by ``(seed, epoch)``, so an
 epoch's batches are a pure function of those numbers (what exact resume relies on).
 """
@@ -26,8 +29,11 @@ __all__ = [
     "MEAN",
     "STD",
     "Split",
+    "Dataset",
     "FMNIST",
+    "DataError",
     "DatasetMissing",
+    "load_data",
     "calibration_images",
     "read_idx",
     "load_fashion_mnist",
@@ -50,21 +56,43 @@ class DatasetMissing(FileNotFoundError):
 
 @dataclass(frozen=True)
 class Split:
-    images: torch.Tensor  # uint8, N x 1 x H x W
+    images: torch.Tensor  # uint8, N x C x H x W
     labels: torch.Tensor  # int64, N
+    mean: float = MEAN  # the training set's pixel statistics in [0, 1], applied by normalize()
+    std: float = STD
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
+    def take(self, idx: torch.Tensor) -> "Split":
+        return Split(self.images[idx], self.labels[idx], self.mean, self.std)
+
     def subset(self, n: int | None) -> "Split":
-        return self if n is None or n >= len(self) else Split(self.images[:n], self.labels[:n])
+        return self if n is None or n >= len(self) else self.take(torch.arange(n))
+
+    def normalized(self, images_u8: torch.Tensor | None = None) -> torch.Tensor:
+        return normalize(self.images if images_u8 is None else images_u8, self.mean, self.std)
 
 
 @dataclass(frozen=True)
-class FMNIST:
+class Dataset:
     train: Split
     val: Split
     test: Split
+    classes: tuple[str, ...] = tuple(str(i) for i in range(10))
+    source: str = "fashion-mnist"
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of every image."""
+        return tuple(self.train.images.shape[1:])
+
+
+FMNIST = Dataset  # the type's older name
+
+
+class DataError(ValueError):
+    """A data set the user pointed at cannot be used; the message is one line that says why."""
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -112,23 +140,184 @@ def load_fashion_mnist(root: str | Path | None = None, val_size: int = 5000, spl
     train = out["train"]
     if not 0 <= val_size < len(train):
         raise ValueError(f"val_size {val_size} must be in [0, {len(train)})")
-    perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(split_seed))
-    val_idx, tr_idx = perm[:val_size], perm[val_size:]
-    return FMNIST(
-        train=Split(train.images[tr_idx], train.labels[tr_idx]),
-        val=Split(train.images[val_idx], train.labels[val_idx]),
-        test=out["test"],
-    )
+    val, train = _hold_out(train, val_size, split_seed)
+    return Dataset(train=train, val=val, test=out["test"])
 
 
-def normalize(images_u8: torch.Tensor) -> torch.Tensor:
-    return (images_u8.float() / 255.0 - MEAN) / STD
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def load_data(path: str | Path | None = None, *, img_size: int | None = None, val_fraction: float = 0.1,
+              test_fraction: float = 0.15, split_seed: int = 0) -> Dataset:
+    """Fashion-MNIST (``path`` None, or a folder of its four IDX files), or the user's own data set:
+
+    * an image folder: one subfolder per class (its name is the class name) of PNG/JPEG files, or ``train/`` and
+      ``test/`` folders laid out that way;
+    * an ``.npz`` with ``x`` (uint8, N x H x W, N x H x W x C or N x C x H x W, C in 1, 3) and ``y`` (integer labels),
+      optionally ``x_test`` / ``y_test``.
+
+    Image size, channels and classes come from the data; ``img_size`` resizes every image to a square. Without a
+    test set, ``test_fraction`` of the images is held out for it; ``val_fraction`` of the rest is the search's
+    validation split. Anything unusable raises ``DataError`` with a one-line reason.
+    """
+    if path is None:
+        return load_fashion_mnist()
+    root = Path(path)
+    if not root.exists():
+        raise DataError(f"{root}: no such file or folder")
+    if root.is_dir() and all((root / n).is_file() for pair in FILES.values() for n in pair):
+        if img_size not in (None, 28):
+            raise DataError("--img-size applies to an image folder or an .npz, not to Fashion-MNIST's IDX files")
+        return load_fashion_mnist(root, split_seed=split_seed)
+    if root.is_file() and root.suffix == ".npz":
+        parts = _read_npz(root)
+    elif root.is_dir():
+        parts = _read_folder(root, img_size)
+    else:
+        raise DataError(f"{root}: neither an image folder (one subfolder per class) nor an .npz file")
+    (x, y), test, classes = parts
+    if img_size is not None and root.suffix == ".npz":
+        x, test = _resize(x, img_size), (None if test is None else (_resize(test[0], img_size), test[1]))
+    return _assemble(root, x, y, test, classes, val_fraction, test_fraction, split_seed)
+
+
+def _assemble(root, x, y, test, classes, val_fraction, test_fraction, seed) -> Dataset:
+    if len(classes) < 2:
+        raise DataError(f"{root}: a single class ({classes[0] if classes else 'none'}); a classifier needs two or more")
+    images, labels = torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y.astype(np.int64))
+    full = Split(images, labels)
+    if test is None:
+        n_test = max(1, int(round(test_fraction * len(full))))
+        test_split, full = _hold_out(full, n_test, seed)
+    else:
+        if test[0].shape[1:] != x.shape[1:]:
+            raise DataError(f"{root}: test images are {tuple(test[0].shape[1:])} (C x H x W), training images "
+                            f"{tuple(x.shape[1:])}")
+        test_split = Split(torch.from_numpy(np.ascontiguousarray(test[0])), torch.from_numpy(test[1].astype(np.int64)))
+    n_val = max(1, int(round(val_fraction * len(full))))
+    if len(full) - n_val < 2:
+        raise DataError(f"{root}: {len(full)} training images are too few to hold out a validation split")
+    val, train = _hold_out(full, n_val, seed + 1)
+    pixels = train.images.float() / 255.0
+    mean, std = float(pixels.mean()), max(float(pixels.std()), 1e-3)
+    stats = lambda s: Split(s.images, s.labels, mean, std)  # noqa: E731
+    return Dataset(stats(train), stats(val), stats(test_split), tuple(classes), source=str(root))
+
+
+def _label_values(root: Path, y: np.ndarray, what: str) -> np.ndarray:
+    """The sorted distinct labels; class i of the data set is the i-th of them."""
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"{root}: {what} must be a 1-d array of integer labels, not {y.dtype} {tuple(y.shape)}")
+    return np.unique(y)
+
+
+def _nchw(root: Path, x: np.ndarray, what: str) -> np.ndarray:
+    if x.dtype != np.uint8:
+        raise DataError(f"{root}: {what} must be uint8 pixels (0-255), not {x.dtype}")
+    if x.ndim == 3:
+        return x[:, None]
+    if x.ndim == 4 and x.shape[-1] in (1, 3):
+        return x.transpose(0, 3, 1, 2)
+    if x.ndim == 4 and x.shape[1] in (1, 3):
+        return x
+    raise DataError(f"{root}: {what} has shape {tuple(x.shape)}; expected N x H x W, N x H x W x C or N x C x H x W "
+                    "with C = 1 or 3")
+
+
+def _read_npz(root: Path):
+    try:
+        with np.load(root, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError) as e:
+        raise DataError(f"{root}: not a readable .npz ({e})") from None
+    for k in ("x", "y"):
+        if k not in arrays:
+            raise DataError(f"{root}: no array '{k}' (found: {', '.join(sorted(arrays)) or 'none'})")
+    x = _nchw(root, arrays["x"], "x")
+    if len(x) != len(arrays["y"]):
+        raise DataError(f"{root}: {len(x)} images in x but {len(arrays['y'])} labels in y")
+    if ("x_test" in arrays) != ("y_test" in arrays):
+        raise DataError(f"{root}: x_test and y_test come together")
+    values = _label_values(root, arrays["y"], "y")
+    y, classes = np.searchsorted(values, arrays["y"]), [str(v) for v in values]
+    test = None
+    if "x_test" in arrays:
+        xt, yt = _nchw(root, arrays["x_test"], "x_test"), arrays["y_test"]
+        _label_values(root, yt, "y_test")
+        if len(xt) != len(yt) or not np.isin(yt, values).all():
+            raise DataError(f"{root}: y_test must label every x_test image with a class seen in y")
+        test = (xt, np.searchsorted(values, yt))
+    return (x, y), test, classes
+
+
+def _read_images(root: Path, folder: Path, classes: list[str], img_size: int | None):
+    from PIL import Image, UnidentifiedImageError  # noqa: PLC0415 (Pillow comes with matplotlib)
+
+    files = [(f, i) for i, c in enumerate(classes) for f in sorted((folder / c).iterdir())
+             if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
+    if not files:
+        raise DataError(f"{folder}: no PNG/JPEG images in its class folders")
+    pics = []
+    for f, _ in files:
+        try:
+            with Image.open(f) as im:
+                im.load()
+                pics.append(im.convert("L" if im.mode in ("1", "L", "I;16", "I") else "RGB"))
+        except (UnidentifiedImageError, OSError) as e:
+            raise DataError(f"{f}: not a readable image ({e.__class__.__name__})") from None
+    mode = "RGB" if any(p.mode == "RGB" for p in pics) else "L"
+    sizes = {p.size for p in pics}
+    if img_size is None and len(sizes) > 1:
+        raise DataError(f"{root}: images of {len(sizes)} different sizes (e.g. {' and '.join(f'{w}x{h}' for w, h in sorted(sizes)[:2])}); "
+                        "pass --img-size N to resize them all to N x N")
+    out = []
+    for p in pics:
+        p = p.convert(mode)
+        if img_size is not None and p.size != (img_size, img_size):
+            p = p.resize((img_size, img_size), Image.BILINEAR)
+        out.append(np.asarray(p, dtype=np.uint8))
+    return _nchw(root, np.stack(out), "images"), np.array([i for _, i in files], dtype=np.int64)
+
+
+def _read_folder(root: Path, img_size: int | None):
+    split_dirs = (root / "train").is_dir() and (root / "test").is_dir()
+    train_dir = root / "train" if split_dirs else root
+    classes = sorted(d.name for d in train_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not classes:
+        raise DataError(f"{train_dir}: empty (expected one subfolder of images per class)")
+    if len(classes) < 2:
+        raise DataError(f"{train_dir}: a single class ({classes[0]}); a classifier needs two or more")
+    x, y = _read_images(root, train_dir, classes, img_size)
+    test = None
+    if split_dirs:
+        missing = [c for c in sorted(d.name for d in (root / "test").iterdir() if d.is_dir()) if c not in classes]
+        if missing:
+            raise DataError(f"{root / 'test'}: class folder(s) {', '.join(missing)} not in {train_dir}")
+        present = [c for c in classes if (root / "test" / c).is_dir()]
+        xt, yt = _read_images(root, root / "test", present, img_size)
+        test = (xt, np.array([classes.index(present[i]) for i in yt], dtype=np.int64))
+    return (x, y), test, classes
+
+
+def _resize(x: np.ndarray, size: int) -> np.ndarray:
+    t = F.interpolate(torch.from_numpy(x).float(), size=(size, size), mode="bilinear", align_corners=False)
+    return t.round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def _hold_out(split: Split, n: int, seed: int) -> tuple[Split, Split]:
+    """(n images drawn by ``seed``, the rest)."""
+    perm = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))
+    return split.take(perm[:n]), split.take(perm[n:])
+
+
+def normalize(images_u8: torch.Tensor, mean: float = MEAN, std: float = STD) -> torch.Tensor:
+    return (images_u8.float() / 255.0 - mean) / std
 
 
 def calibration_images(data: FMNIST, n: int = 128) -> list[torch.Tensor]:
-    """The quantizer's calibration set: the first ``n`` training images, normalized, one [1, 1, 28, 28] each. The
+    """The quantizer's calibration set: the first ``n`` training images, normalized, one [1, C, H, W] each. The
     main job and the benchmarks both calibrate with it, so a network lowered by either is the same .pte."""
-    x = normalize(data.train.images[:n])
+    x = data.train.subset(n).normalized()
     return [x[i:i + 1] for i in range(len(x))]
 
 
@@ -180,7 +369,7 @@ def batches(
         x = split.images[idx]
         if augment:
             x = _augment(x, aug_gen, pad)
-        yield normalize(x), split.labels[idx]
+        yield split.normalized(x), split.labels[idx]
 
 
 def num_batches(n: int, batch_size: int, drop_last: bool = False) -> int:
