@@ -1,6 +1,7 @@
 """Builds (when missing or stale) and loads the host runtime library, registering "MCUFormerBackend" with ExecuTorch.
 
-``load_runtime()`` configures ``runtime/`` with CMake into ``build/host`` at the repo root, builds the shared library
+``load_runtime()`` configures ``runtime/`` with CMake into ``<build root>/host`` (``build/host`` in a checkout, a
+per-user cache for an installed package: ``mcuformer.paths``), builds the shared library
 ``libmcuformer_host.so`` against the executorch wheel's headers and ``libexecutorch.so``, and loads it with
 ``ctypes.CDLL``. Loading it runs the backend's static registration, after which ``executorch.runtime.Runtime`` and
 ``_load_for_executorch`` can run programs delegated to MCUFormerBackend. The handle also exposes the plain C entry
@@ -16,10 +17,11 @@ import subprocess
 import threading
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-RUNTIME_DIR = REPO_ROOT / "runtime"
-SCHEMA = REPO_ROOT / "backend" / "serialization" / "schema.fbs"
-BUILD_DIR = REPO_ROOT / "build" / "host"
+from ..paths import build_root, source_root
+
+RUNTIME_DIR = source_root() / "runtime"
+SCHEMA = source_root() / "backend" / "serialization" / "schema.fbs"
+BUILD_DIR = build_root() / "host"
 LIBRARY = BUILD_DIR / "libmcuformer_host.so"
 
 _SOURCE_SUFFIXES = {".cpp", ".h", ".hpp", ".txt", ".cmake"}
@@ -54,13 +56,13 @@ def is_stale() -> bool:
 
 
 def _run(cmd: list[str]) -> None:
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if proc.returncode != 0:
         raise RuntimeBuildError(f"{' '.join(cmd)} failed (exit {proc.returncode}):\n{proc.stdout[-8000:]}")
 
 
 def build(jobs: int = 2, force: bool = False) -> Path:
-    """Configures and builds build/host/libmcuformer_host.so if missing or older than any runtime source."""
+    """Configures and builds <build root>/host/libmcuformer_host.so if missing or older than any runtime source."""
     missing = [tool for tool in ("cmake", "c++") if shutil.which(tool) is None]
     if missing:
         raise RuntimeBuildError(f"cannot build the MCUFormer runtime: {', '.join(missing)} not found on PATH "
