@@ -11,7 +11,7 @@ mcuformer.backend.pipeline.quantize on a few random images, lowered, its .pte li
   320 KB, outputs identical to the host.
 
 Depth is reduced to DEPTH blocks to keep the test's wall time modest: every block has the same shapes, so the arena
-does not depend on depth (benchmarks/mcu.py runs the full 12-block network).
+does not depend on depth (benchmarks/bench_mcu.py runs the full 12-block network).
 """
 from __future__ import annotations
 

@@ -19,7 +19,8 @@ from .common import BUDGETS, KB, log
 from .report import load, save
 
 
-def load_vit(path: Path):
+def load_packed_vit(path: Path):
+    """A sub-net as train.py's pack wrote it (weights only, no optimizer state): (the ViT, the packed dict)."""
     from mcuformer.nas.vit import ViT
 
     st = torch.load(path, map_location="cpu", weights_only=True)
@@ -175,7 +176,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         res = SearchResult.load(sj)
         cands = [c for c in res.candidates if c.fits and c.score is not None]
         pareto[str(sram)] = [{"sram_bytes": c.sram_bytes, "val_acc": c.score, "short": c.arch.short()} for c in cands]
-        vit, st = load_vit(bundle / f"ft_{sram}.pt")
+        vit, st = load_packed_vit(bundle / f"ft_{sram}.pt")
         row: dict[str, Any] = {"budget_bytes": sram, "flash_budget_bytes": flash}
         fp32 = evaluate(vit, data.test)
         dep = deploy_and_eval(vit, data, work, f"searched_{sram}", a.qemu_images, a.skip_qemu)
@@ -194,7 +195,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         # baselines: all candidates trained; the best on the validation split is "the" baseline
         bases = []
         for p in sorted(bundle.glob(f"base_{sram}_*.pt")):
-            bv, bst = load_vit(p)
+            bv, bst = load_packed_vit(p)
             bases.append((bst["history"][-1].get("val", 0.0) if bst["history"] else 0.0, p.stem, bv, bst))
         if bases:
             val, stem, bv, bst = max(bases, key=lambda t: t[0])
