@@ -81,7 +81,7 @@ def _resolve_runtime(runtime: str) -> str:
         raise ValueError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
     if runtime == "stub":
         warnings.warn("building with the TEST-ONLY stub runtime (examples/stm32f746/tests/stub_runtime.cpp), "
-                      "not runtime/", StubRuntimeWarning, stacklevel=2)
+                      "not runtime/", StubRuntimeWarning)  # one location: printed once per process
     return runtime
 
 
