@@ -4,14 +4,14 @@ export -> MCUFormerQuantizer (random weights, one calibration batch) -> to_edge 
 arena = execution_plan[0].non_const_buffer_sizes (index 0 reserved). Slow for big networks: results are cached in
 benchmarks/results/et_greedy_cache.json keyed by the architecture's JSON.
 
-    python benchmarks/et_greedy.py            # fills the cache for every row of benchmarks/memory.py
+    .venv/bin/python -m benchmarks.et_greedy   # fills the cache for every row of benchmarks/bench_memory.py
 """
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
+
 from mcuformer.io import write_text_atomic
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -56,8 +56,7 @@ def et_greedy_arena(arch, use_cache: bool = True) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from memory import ROWS  # noqa: E402
+    from .bench_memory import ROWS
 
     for name, arch in ROWS:
         t = time.time()

@@ -249,6 +249,7 @@ def test_executorch_wrong_dtype_shape_rank_count(executorch_asan):
 # tests/test_firmware_qemu.py covers a write past the arena's end (code 71, test_arena_overrun_trips_canary), a stack
 # that reaches its guard (72, test_stack_overuse_is_detected) and an arena smaller than the plan (60). Here: a write
 # just below the arena's start, through the test-only stub runtime's fault injection.
+@pytest.mark.filterwarnings("ignore::mcuformer.mcu.StubRuntimeWarning")
 def test_device_arena_underrun_trips_canary_below():
     if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
         pytest.skip("qemu-system-arm / arm-none-eabi-gcc not installed")
@@ -348,13 +349,13 @@ def test_full_disk_run_mcu_outputs(tmp_path, what):
     p = _full_disk(f"""
         import sys
         import numpy as np
-        from mcuformer import mcu
+        from mcuformer.mcu import cli
         def fake_run_mcu(*a, **k):
             return np.zeros(({big_out},), np.float32), {{"board": "qemu-mps2-an500", "pad": "x" * {big_json}}}
-        mcu.run_mcu = fake_run_mcu
+        cli.run_mcu = fake_run_mcu
         np.load = lambda path: np.zeros((1, 4), np.float32)
-        sys.exit(mcu.main(["model.pte", "--input", "{tmp_path / 'in.npy'}", "--output", "out.npy",
-                           "--json", "summary.json"]))
+        sys.exit(cli.main(["model.pte", "--input", "{tmp_path / 'in.npy'}", "--output", "out.npy",
+                          "--json", "summary.json"]))
         """, folder)
     if what == "json":  # the small .npy was written (atomically) before the JSON failed
         new_npy = (folder / "out.npy").read_bytes()

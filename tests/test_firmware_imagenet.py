@@ -11,7 +11,7 @@ mcuformer.backend.pipeline.quantize on a few random images, lowered, its .pte li
   320 KB, outputs identical to the host.
 
 Depth is reduced to DEPTH blocks to keep the test's wall time modest: every block has the same shapes, so the arena
-does not depend on depth (benchmarks/mcu.py runs the full 12-block network).
+does not depend on depth (benchmarks/bench_mcu.py runs the full 12-block network).
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from mcuformer import mcu
+from mcuformer.backend.runtime_loader import run_pte
 
 RAM_BUDGET = 320 * 1024
 DEPTH = 2
@@ -57,21 +58,6 @@ def ptes(tmp_path_factory):
     return {"f32": f32, "s8": s8, "lowered8": lowered8}
 
 
-def _host_outputs(pte, x: np.ndarray) -> np.ndarray:
-    from executorch.runtime import Runtime
-
-    from mcuformer.backend import load_runtime
-
-    load_runtime()
-    program = Runtime.get().load_program(str(pte))  # kept alive while its method runs
-    method = program.load_method("forward")
-    outs = []
-    for i in range(len(x)):
-        sample = torch.from_numpy(x[i:i + 1].copy())  # the delegate may overwrite an int8 input
-        outs.append(method.execute([sample])[0].numpy().reshape(-1))
-    return np.stack(outs)
-
-
 def _check_summary(s, region: str = "QSPI"):
     assert s["pte_region"] == region
     assert s["ram_bytes"] <= RAM_BUDGET
@@ -82,7 +68,7 @@ def _check_summary(s, region: str = "QSPI"):
 
 def test_imagenet_float_input_dsp_and_ref_identical_to_host(ptes):
     x = np.random.default_rng(1).standard_normal((2, 3, 240, 240)).astype(np.float32)
-    ref = _host_outputs(ptes["f32"], x)
+    ref = run_pte(ptes["f32"], x)
     assert ref.shape == (2, 1000)
     by_kernels = {}
     for kernels in ("cm7", "ref"):
@@ -100,7 +86,7 @@ def test_imagenet_float_input_dsp_and_ref_identical_to_host(ptes):
 def test_imagenet_int8_input_in_sram_identical_to_host(ptes):
     img = np.random.default_rng(2).standard_normal((2, 3, 240, 240)).astype(np.float32)
     x = ptes["lowered8"].quantize_input(img)
-    ref = _host_outputs(ptes["s8"], x)
+    ref = run_pte(ptes["s8"], x.copy())  # the delegate may overwrite an int8 input: x goes to the firmware next
     out, s = mcu.run_mcu(ptes["s8"], x, runtime="real", frame_region="RAM", timeout=600)
     mismatch = np.argwhere(out != ref)
     assert mismatch.size == 0, f"first mismatches at {mismatch[:5].tolist()}"

@@ -1,8 +1,10 @@
 """The firmware's .pte loader (examples/stm32f746/app/pte_loader.cpp) on the host: same source as on the device."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,8 @@ sys.path.insert(0, str(REPO / "examples" / "stm32f746" / "tests"))
 from fixtures import fake_pte  # noqa: E402
 
 from mcuformer import mcu  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::mcuformer.mcu.StubRuntimeWarning")
 
 
 @pytest.mark.parametrize("inline", [False, True], ids=["segment", "inline"])
@@ -53,3 +57,41 @@ def test_pte_info_rejects_garbage_with_codes(tmp_path):
         p.write_bytes(data)
         info = mcu.pte_info(p, runtime="stub")
         assert info["exit_code"] == code, (name, info)
+
+
+def test_stub_runtime_only_when_asked():
+    """The default build links runtime/ (which rejects the fake blob as not an MCUFormer blob); only runtime="stub"
+    links the stub that reads it, and that says so."""
+    pte = fake_pte()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", mcu.StubRuntimeWarning)
+        real = mcu.pte_info(pte)
+    assert real["error"] == 0 and real["model_status"] != 0, real
+    assert mcu.describe_exit_code(real["exit_code"]) == "model_load: invalid blob"
+    with pytest.warns(mcu.StubRuntimeWarning, match="TEST-ONLY stub runtime"):
+        stub = mcu.pte_info(pte, runtime="stub")
+    assert stub["exit_code"] == 0 and stub["model_status"] == 0
+
+
+def _configure(src: Path, build: Path, *args: str) -> tuple[int, str]:
+    """cmake's exit status and its stderr with the line wrapping of its messages undone."""
+    r = subprocess.run(["cmake", "-S", str(src), "-B", str(build), *args], capture_output=True, text=True,
+                       timeout=300)
+    return r.returncode, " ".join(r.stderr.split())
+
+
+def test_missing_real_runtime_is_an_error_naming_it(tmp_path):
+    # the firmware folder alone, without runtime/ beside it
+    src = tmp_path / "repo" / "examples" / "stm32f746"
+    shutil.copytree(REPO / "examples" / "stm32f746", src)
+    rc, err = _configure(src, tmp_path / "b1")
+    assert rc != 0
+    assert f"the MCUFormer runtime is missing: {tmp_path / 'repo' / 'runtime' / 'CMakeLists.txt'} does not exist" in err
+    # runtime/ without the target the firmware links
+    rc, err = _configure(REPO / "examples" / "stm32f746", tmp_path / "b2", "-DMCU_RUNTIME_TARGET=no_such_target")
+    assert rc != 0
+    assert "runtime/CMakeLists.txt defines no target 'no_such_target'" in err
+    # the stub builds only when asked for, with a CMake warning
+    rc, err = _configure(REPO / "examples" / "stm32f746", tmp_path / "b3", "-DMCU_STUB_RUNTIME=ON")
+    assert rc == 0, err
+    assert "CMake Warning" in err and "links the TEST-ONLY stub runtime" in err

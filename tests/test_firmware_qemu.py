@@ -1,7 +1,7 @@
 """The Cortex-M7 firmware built and run in QEMU (mps2-an500 with the STM32F746's budgets), through mcuformer.mcu.
 
-Uses the TEST-ONLY fake .pte + stub runtime (examples/stm32f746/tests) so each case is small and fast; the real
-backend end to end is in test_firmware_real.py."""
+Uses the TEST-ONLY fake .pte + stub runtime (examples/stm32f746/tests, asked for with runtime="stub", which warns)
+so each case is small and fast; the real backend end to end is in test_firmware_real.py."""
 from __future__ import annotations
 
 import json
@@ -17,6 +17,9 @@ sys.path.insert(0, str(REPO / "examples" / "stm32f746" / "tests"))
 from fixtures import fake_pte, fake_reference  # noqa: E402
 
 from mcuformer import mcu  # noqa: E402
+from mcuformer.mcu.parse import json_line  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::mcuformer.mcu.StubRuntimeWarning")
 
 RAM_BUDGET = 320 * 1024
 
@@ -100,7 +103,23 @@ def test_stack_overuse_is_detected():
     # 8 KB stack; the model touches 8000 bytes on top of the firmware's own frames: it reaches the guard words.
     with pytest.raises(mcu.McuError) as e:
         mcu.run_mcu(fake_pte(stack_bytes=8000), _x(1), runtime="stub", profile=False)
-    assert e.value.code in (72, 90), e.value.log  # 72: watermark reached the guard; 90: ran off SRAM and faulted
+    assert e.value.code == 72, e.value.log  # the watermark reached the guard (not 90, a CPU fault)
+
+
+def test_malformed_summary_line_is_an_error_naming_it():
+    """The firmware's own output (a run the canary stops, so it ends with a summary and an error line), cut short."""
+    with pytest.raises(mcu.McuError) as e:
+        mcu.run_mcu(fake_pte(overrun_bytes=4), _x(1), runtime="stub", profile=False)
+    log = e.value.log
+    line = next(ln for ln in log.splitlines() if ln.startswith("MCU_SUMMARY "))
+    assert json_line(log, "MCU_SUMMARY")["canaries_ok"] is False
+    cut = line[: len(line) // 2]
+    with pytest.raises(mcu.McuError, match="malformed MCU_SUMMARY line") as bad:
+        json_line(log.replace(line, cut), "MCU_SUMMARY")
+    assert repr(cut) in str(bad.value)
+    with pytest.raises(mcu.McuError, match="not a JSON object") as bad:
+        json_line(log.replace(line, "MCU_SUMMARY [1, 2]"), "MCU_SUMMARY", code=71)
+    assert bad.value.code == 71
 
 
 def test_plugin_counts_are_exact_and_repeatable():

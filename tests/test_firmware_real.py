@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from mcuformer import mcu
+from mcuformer.backend.runtime_loader import run_pte
 
 RAM_BUDGET = 320 * 1024
 
@@ -23,24 +23,13 @@ def fmnist(tmp_path_factory):
     return path, data
 
 
-def _host_outputs(pte, x: np.ndarray) -> np.ndarray:
-    from executorch.runtime import Runtime
-
-    from mcuformer.backend import load_runtime
-
-    load_runtime()
-    program = Runtime.get().load_program(str(pte))  # keep alive: the method points into it
-    method = program.load_method("forward")
-    return np.stack([method.execute([torch.from_numpy(x[i:i + 1])])[0].numpy().reshape(-1) for i in range(len(x))])
-
-
 def test_fmnist_model_1000_test_images_identical_to_host(fmnist):
     from mcuformer.nas.data import normalize
 
     pte, data = fmnist
     x = normalize(data.test.images[:1000]).numpy().astype(np.float32)
     out, s = mcu.run_mcu(pte, x, runtime="real", timeout=300)
-    ref = _host_outputs(pte, x)
+    ref = run_pte(pte, x)
     assert out.shape == ref.shape == (1000, 10)
     mismatch = np.argwhere(out != ref)
     assert mismatch.size == 0, f"first mismatches at {mismatch[:5].tolist()}"

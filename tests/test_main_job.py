@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from benchmarks.bench_main_job import measure
 from mcuformer import cli
 from mcuformer.nas import pipeline as P
 from mcuformer.nas.search.evolution import EvoConfig
@@ -22,17 +23,6 @@ TINY = P.Preset(
     train_patches=(7,),
     val_limit=200,
 )
-
-
-def _main_job_benchmark():
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location(
-        "bench_main_job", Path(__file__).resolve().parents[1] / "benchmarks" / "main_job.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _have_everything() -> str | None:
@@ -75,7 +65,7 @@ def test_main_job_tiny_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
     pte_mtime = (out / "model.pte").stat().st_mtime_ns
 
     # the benchmarks' own measurement of the same deployed model agrees with every number of the summary
-    bench = _main_job_benchmark().measure(out, et=False)
+    bench = measure(out, et=False)
     assert bench["all_equal"], [r for r in bench["rows"] if not r["equal"]]
     assert len(bench["rows"]) >= 12
 

@@ -2,7 +2,7 @@
 //
 // It understands only the fake "MCFT" blob written by make_fake_pte.py, so the firmware, the .pte loader, the memory
 // budgets, the runner and the instruction profiler can be tested without the real backend. Product builds link the
-// real runtime (runtime/src); this file is used only when the firmware is configured with -DMCU_RUNTIME=stub.
+// real runtime (runtime/src); this file is used only when the firmware is configured with -DMCU_STUB_RUNTIME=ON.
 //
 // Fake model: three "ops" so per-op profiling has something to attribute:
 //   op 0 (kind 100): quantize input into the arena (int8, scale 1/16), touching arena_bytes bytes

@@ -1,14 +1,15 @@
 """Memory benchmark: our arena vs ExecuTorch's greedy planner vs MCUFormer's formula (issue 3).
 
-    python benchmarks/memory.py        # prints the table, writes benchmarks/results/memory.json
+    .venv/bin/python -m benchmarks.bench_memory   # prints the table, writes benchmarks/results/memory.json
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from mcuformer.nas.space import Arch
 from mcuformer.io import write_json_atomic
+from mcuformer.nas.space import Arch
+
+from .et_greedy import et_greedy_arena
 
 HERE = Path(__file__).resolve().parent
 
@@ -37,9 +38,6 @@ BUDGET = 320 * 1024
 def row(name: str, arch: Arch, et: bool = True) -> dict:
     """One network's memory: our deployed plan (plan_vit: int8 image, overwritten), its live-set bound, ExecuTorch's
     greedy arena for the same network (et=False skips it: it exports and plans the whole network) and the formula."""
-    sys.path.insert(0, str(HERE))
-    from et_greedy import et_greedy_arena
-
     from mcuformer.backend.memory import plan_vit
 
     rep = plan_vit(arch)  # deployed: int8 image, overwrite_input=True

@@ -1,17 +1,17 @@
 """The main job's numbers measured again with the benchmarks' own code, side by side (issue 6).
 
-    .venv/bin/python benchmarks/main_job.py [--out out] [--json benchmarks/results/main_job.json]
+    .venv/bin/python -m benchmarks.bench_main_job [--out out] [--json benchmarks/results/main_job.json]
 
 Reads what `mcuformer run` wrote (out/summary.json, out/model.pte and its lowering stamp, the fine-tuned checkpoint,
 the QEMU chunks under out/mcu/) and measures the same deployed model the way the benchmarks do:
 
-  memory     benchmarks/memory.py's row for the architecture: plan_vit (the search's predictor), its live-set bound,
-             the weights; ExecuTorch's greedy arena for the same network beside it (--no-et skips that export)
-  accuracy   benchmarks/nas.py's host path: the test images the firmware ran, as int8, through ExecuTorch's runtime
+  memory     benchmarks/bench_memory.py's row for the architecture: plan_vit (the search's predictor), its live-set
+             bound, the weights; ExecuTorch's greedy arena for the same network beside it (--no-et skips that export)
+  accuracy   benchmarks/bench_nas's host path: the test images the firmware ran, as int8, through ExecuTorch's runtime
              with the C++ delegate (top-1, and the logits compared with the firmware's image by image); fp32 top-1 of
              the checkpoint in PyTorch on the same images
-  Cortex-M7  benchmarks/nas.py's QEMU row (mcuformer.mcu.run_mcu, image in SRAM) on the images of the main job's first
-             chunk: instructions per inference, firmware RAM and flash
+  Cortex-M7  benchmarks/bench_nas's QEMU row (mcuformer.mcu.run_mcu, image in SRAM) on the images of the main job's
+             first chunk: instructions per inference, firmware RAM and flash
 
 Fashion-MNIST test images, the main job's trained weights. Prints quantity | main job | benchmark | equal, writes
 the JSON, and exits with status 1 when any pair differs.
@@ -27,20 +27,12 @@ from typing import Any
 
 import numpy as np
 
+from mcuformer.io import write_json_atomic
+
+from .bench_memory import row as memory_row
+from .bench_nas.evaluate import qemu_row
+
 HERE = Path(__file__).resolve().parent
-
-
-def _bench(name: str):
-    """A sibling benchmark script as a module (by path: "nas" and "memory" are also package names)."""
-    import importlib.util
-
-    key = f"mcuformer_bench_{name}"
-    if key not in sys.modules:
-        sys.path.insert(0, str(HERE))  # memory.py imports its sibling et_greedy.py
-        spec = importlib.util.spec_from_file_location(key, HERE / f"{name}.py")
-        sys.modules[key] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[key])
-    return sys.modules[key]
 
 
 def _first_chunk(summary: dict[str, Any], out: Path) -> tuple[Path, Path]:
@@ -56,7 +48,6 @@ def measure(out: str | Path, et: bool = True) -> dict[str, Any]:
     """{"rows": [{quantity, main_job, benchmark, equal}], "all_equal", ...} for the main job written to ``out``."""
     import torch
 
-    memory_row, qemu_row = _bench("memory").row, _bench("nas").qemu_row
     from mcuformer.backend.quant_math import quantize_f32
     from mcuformer.backend.runtime_loader import run_pte
     from mcuformer.nas.data import load_fashion_mnist, normalize
@@ -133,8 +124,6 @@ def print_table(res: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mcuformer.io import write_json_atomic
-
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="out", help="the main job's output folder (default: out)")
     ap.add_argument("--json", default=str(HERE / "results" / "main_job.json"))

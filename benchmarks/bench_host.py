@@ -2,14 +2,13 @@
 all through ExecuTorch's runtime on this machine.
 
 Prints a table and writes benchmarks/results/host.json. Models use random weights (latency and size do not depend
-on the values); accuracy is measured elsewhere (tests/test_e2e_fashion_mnist.py, benchmarks/nas.py).
+on the values); accuracy is measured elsewhere (tests/test_e2e_fashion_mnist.py, benchmarks/bench_nas).
 
-    .venv/bin/python benchmarks/host.py [--runs 200]
+    .venv/bin/python -m benchmarks.bench_host [--runs 200]
 """
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import time

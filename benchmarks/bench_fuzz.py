@@ -1,7 +1,7 @@
 """Fuzzing benchmark (issue 7): a longer libFuzzer run per target, seeded from real lowered models.
 
-    python benchmarks/fuzz.py                  # 300 s per target; prints the table, writes benchmarks/results/fuzz.json
-    python benchmarks/fuzz.py --seconds 60 --keep-corpus
+    .venv/bin/python -m benchmarks.bench_fuzz    # 300 s per target; the table, benchmarks/results/fuzz.json
+    .venv/bin/python -m benchmarks.bench_fuzz --seconds 60 --keep-corpus
 
 Targets (tests/fuzz/): fuzz_blob (delegate blob loader + model_run), fuzz_pte (the firmware's .pte loader +
 model_load/model_run on the delegate it finds); clang -fsanitize=fuzzer,address,undefined. Coverage numbers are

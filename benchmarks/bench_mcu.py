@@ -1,6 +1,6 @@
 """Cortex-M7 cost of MCUFormer ViTs on the emulated board (QEMU mps2-an500 with the STM32F746's budgets).
 
-    .venv/bin/python benchmarks/mcu.py [--quick] [--out benchmarks/results/mcu.json]
+    .venv/bin/python -m benchmarks.bench_mcu [--quick] [--out benchmarks/results/mcu.json]
 
 Cost = executed instructions, counted exactly by the QEMU TCG plugin (tools/qemu_plugin): per inference, per op
 (op kind), per kernel function. QEMU models no pipeline, caches or wait states, so ms at 216 MHz below is
@@ -32,10 +32,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from mcuformer import mcu
 
-from mcuformer import mcu  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 CLOCK_HZ = 216e6
 # ANCHORS.md: ARM CMSIS-NN v7.0.0 (DSP path, gcc 12 -O2) on QEMU at ViT shapes, and our targets.
