@@ -32,7 +32,7 @@ from .job import JobConfig, run_job
 from .noise import quiet_third_party
 from .pte import memory_reports, verify_pte
 from .stages import check_budget, check_toolchain, ft_dir, load_checkpoint_vit, load_data, load_model, search_path
-from .stages import calibration, stage_build, stage_finetune, stage_lower, stage_search
+from .stages import calibration, load_npy, stage_build, stage_finetune, stage_lower, stage_search
 from .stages import preset as _preset  # the recipe of --preset/--threads (tests/test_main_job.py swaps in a tiny one)
 from .summary import Summary
 
@@ -137,6 +137,16 @@ def cmd_lower(a: argparse.Namespace) -> int:
     return 0
 
 
+def _pre_parse(argv: list[str], options: Sequence[str]) -> argparse.Namespace:
+    """The .pte and the options of a pass-through command (memory, run-mcu), read before its own parser runs, so
+    that they are checked first; every option taking a value is named, so that no value is taken for the .pte."""
+    ap = argparse.ArgumentParser(add_help=False)
+    ap.add_argument("pte", nargs="?")
+    for opt in options:
+        ap.add_argument(opt)
+    return ap.parse_known_args(argv)[0]
+
+
 def cmd_memory(argv: list[str]) -> int:
     """Passes through to the backend's memory report (mcuformer.backend.memory.report.memory_main) once the .pte
     and the budget are checked."""
@@ -144,10 +154,7 @@ def cmd_memory(argv: list[str]) -> int:
 
     if "-h" in argv or "--help" in argv:
         return memory_main(["--help"])
-    ap = argparse.ArgumentParser(add_help=False)
-    ap.add_argument("pte", nargs="?")
-    ap.add_argument("--budget")
-    known, _ = ap.parse_known_args(argv)
+    known = _pre_parse(argv, ("--budget", "--json", "--png"))
     argv = list(argv)
     if known.budget is not None:
         try:
@@ -180,36 +187,19 @@ def cmd_build(a: argparse.Namespace) -> int:
     return 0
 
 
-def _load_npy(path: str):
-    import pickle  # noqa: PLC0415
-
-    import numpy as np  # noqa: PLC0415
-
-    p = existing_file(path, "input")
-    try:
-        x = np.load(p, allow_pickle=False)
-    except (ValueError, OSError, EOFError, pickle.UnpicklingError) as e:
-        raise UserError(f"input {str(p)!r} is not a .npy array: {first_line(e)}") from None
-    if not isinstance(x, np.ndarray):  # an .npz archive
-        raise UserError(f"input {str(p)!r} is an .npz archive: give one array as .npy (np.save)")
-    return x
-
-
 def cmd_run_mcu(argv: list[str]) -> int:
     """Passes through to mcuformer.mcu's runner once the .pte and the input are checked against each other."""
     from mcuformer import mcu  # noqa: PLC0415
 
     if not ("-h" in argv or "--help" in argv):
-        ap = argparse.ArgumentParser(add_help=False)
-        ap.add_argument("pte", nargs="?")
-        ap.add_argument("--input")
-        known, _ = ap.parse_known_args(argv)
+        known = _pre_parse(argv, ("--input", "--output", "--json", "--board", "--arena-bytes", "--stack-bytes",
+                                  "--pte-region", "--runtime", "--kernels", "--frame-region", "--timeout"))
         if known.pte:
             pte = verify_pte(known.pte)
             if known.input:
-                pte.check_input(_load_npy(known.input), repr(known.input))
+                pte.check_input(load_npy(known.input), repr(known.input))
         elif known.input:
-            _load_npy(known.input)
+            load_npy(known.input)
         check_toolchain()
     return mcu.main(argv)
 

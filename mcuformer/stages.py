@@ -1,9 +1,9 @@
 """The stages the subcommands and the main job (:mod:`mcuformer.job`) share, each checking what it is given and
 raising :class:`~mcuformer.errors.UserError` for what a user can act on:
 
-    preset(name, threads) -> the training/search recipe       check_budget(...)   check_toolchain(...)
-    load_data(dir)        stage_search(...)   stage_finetune(...)   load_model(path) -> (model, example)
-    calibration(...)      stage_lower(...) -> .pte (atomic)   stage_build(pte) -> Firmware
+    preset(name, threads) -> the training/search recipe     check_budget(...)    check_toolchain(...)
+    load_data(dir)    stage_search(...)    stage_finetune(...)    load_model(path) -> (model, example)
+    load_npy(path)    calibration(...)     stage_lower(...) -> .pte (atomic)     stage_build(pte) -> Firmware
 """
 from __future__ import annotations
 
@@ -245,6 +245,22 @@ def calibration(example: tuple, n: int, data_dir: str | None, data=None) -> list
     log(f"lower: input {shape} is not a Fashion-MNIST image: calibrating on standard normal noise")
     g = torch.Generator().manual_seed(0)
     return [tuple(torch.randn(t.shape, generator=g).to(t.dtype) for t in example) for _ in range(n)]
+
+
+def load_npy(path: str):
+    """One array from a .npy file (run-mcu's --input), without unpickling anything."""
+    import pickle  # noqa: PLC0415
+
+    import numpy as np  # noqa: PLC0415
+
+    p = existing_file(path, "input")
+    try:
+        x = np.load(p, allow_pickle=False)
+    except (ValueError, OSError, EOFError, pickle.UnpicklingError) as e:
+        raise UserError(f"input {str(p)!r} is not a .npy array: {first_line(e)}") from None
+    if not isinstance(x, np.ndarray):  # an .npz archive
+        raise UserError(f"input {str(p)!r} is an .npz archive: give one array as .npy (np.save)")
+    return x
 
 
 # ---------------------------------------------------------------------------------------------------------------

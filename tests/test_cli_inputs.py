@@ -134,7 +134,9 @@ def _fails_cleanly(argv: list[str], says: str, bad: Path, work: Path, capsys) ->
     ["memory", "{pte}", "--json", "m.json", "--png", "m.png"],
     ["build", "{pte}", "-o", "fw.elf"],
     ["run-mcu", "{pte}", "--input", "{npy}", "--output", "y.npy", "--json", "s.json"],
-], ids=["memory", "build", "run-mcu"])
+    ["memory", "--json", "m.json", "{pte}"],  # an option's value before the .pte is not taken for it
+    ["run-mcu", "--board", "stm32f746", "--json", "s.json", "{pte}", "--input", "{npy}"],
+], ids=["memory", "build", "run-mcu", "memory-options-first", "run-mcu-options-first"])
 def test_commands_reject_a_bad_pte(cmd, kind, files, tmp_path, capsys):
     bad = files[kind]
     _fails_cleanly([c.format(pte=bad, npy=files["npy"]) for c in cmd], BAD_PTES[kind], bad, tmp_path, capsys)
