@@ -8,7 +8,8 @@
 
 Each writes a temporary file in the destination folder (same file system), flushes and fsyncs it, then
 ``os.replace``s it over the destination. On any error the temporary file is removed and the destination is
-untouched.
+untouched. The file gets the mode any tool's new file gets, 0666 less the user's umask (0644 typically), not the
+0600 of ``tempfile.mkstemp``.
 """
 from __future__ import annotations
 
@@ -22,6 +23,21 @@ from typing import Any, Iterator
 __all__ = ["atomic_path", "write_bytes_atomic", "write_text_atomic", "write_json_atomic"]
 
 
+def new_file_mode() -> int:
+    """0666 less the process umask. Linux reports the umask in /proc/self/status; elsewhere it can only be read by
+    setting it, so it is set back at once."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextmanager
 def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     """Yields a temporary path next to ``path``; when the block ends without error it replaces ``path``.
@@ -32,7 +48,10 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix if suffix is None else suffix,
                                dir=path.parent)
-    os.close(fd)
+    try:
+        os.fchmod(fd, new_file_mode())
+    finally:
+        os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path

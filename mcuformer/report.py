@@ -3,8 +3,9 @@
 Sections: the summary table, the chosen architecture (per layer), the memory timeline with the budget line and the
 arena layout (``mcuformer.backend.memory.report.plot`` on the deployed blob), accuracy vs SRAM of every candidate the
 search scored (Pareto front marked), and the per-operator instruction counts measured in QEMU. ``summary`` is what
-``mcuformer run`` writes to ``out/summary.json``; the search result and the ``.pte`` are read from its paths.
-Each file is written atomically; a section whose input is missing says so instead of failing.
+``mcuformer run`` writes to ``out/summary.json`` (:class:`mcuformer.summary.Summary`); the search result and the
+``.pte`` are read from its paths and checked before anything is written (a bad one is a UserError). Each file is
+written atomically; a section whose input is missing says so instead of failing.
 """
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .errors import UserError, first_line
+from .format import fmt_bytes, summary_table
 from .io import atomic_path, write_text_atomic
+from .pte import memory_of_pte
+from .summary import MHZ, Summary
 
 __all__ = ["write_report", "pareto_front", "op_kind_totals", "kind_name"]
 
@@ -134,43 +139,52 @@ def _arch_rows(arch: dict[str, Any]) -> list[tuple]:
     return rows
 
 
-def write_report(summary: dict[str, Any], out_dir: str | Path) -> Path:
-    from .cli import fmt_bytes, summary_table  # noqa: PLC0415 - one formatter for the table and the report
+def _search_result(path: Path) -> dict[str, Any]:
+    try:
+        res = json.loads(path.read_bytes())
+        if not isinstance(res, dict) or not {"sram_bytes", "val_acc", "short"} <= res.keys():
+            raise ValueError("no sram_bytes, val_acc or short")
+        return res
+    except (ValueError, UnicodeDecodeError) as e:
+        raise UserError(f"{str(path)!r} is not a search result (from `mcuformer search`): {first_line(e)}") from None
 
+
+def write_report(summary: Summary, out_dir: str | Path) -> Path:
     out = Path(out_dir)
+    paths = summary.paths
+    budget = summary.budget_bytes
+    # read (and check) every input before writing anything
+    pte = Path(paths.get("pte") or "")
+    rep = memory_of_pte(pte) if pte.is_file() else None
+    sp = Path(paths.get("search") or "")
+    res = _search_result(sp) if sp.is_file() else None
     out.mkdir(parents=True, exist_ok=True)
     parts: list[str] = []
-    paths = summary.get("paths", {})
-    budget = int(summary["budget_bytes"])
 
     parts.append("<h2>Summary</h2><pre>" + html.escape(summary_table(summary)) + "</pre>")
 
-    a = summary["arch"]
-    parts.append(f"<h2>Chosen architecture</h2><p><code>{html.escape(summary['arch_short'])}</code>: "
+    a = summary.arch
+    parts.append(f"<h2>Chosen architecture</h2><p><code>{html.escape(summary.arch_short)}</code>: "
                  f"{a['img_size']}x{a['img_size']}x{a['in_chans']} input, patch {a['patch_size']} "
                  f"({(a['img_size'] // a['patch_size']) ** 2 + 1} tokens with the class token), embed {a['embed_dim']}, "
-                 f"depth {a['depth']}, heads of {a['head_dim']}, {summary['macs'] / 1e6:.2f} M MACs. A rank ratio "
+                 f"depth {a['depth']}, heads of {a['head_dim']}, {summary.macs / 1e6:.2f} M MACs. A rank ratio "
                  "below 1 makes each linear of the block two low-rank factors.</p>")
     parts.append(_table(_arch_rows(a), ("layer", "heads", "attention width", "MLP ratio", "MLP hidden", "rank ratio")))
 
     # memory: timeline + layout of the deployed blob
     parts.append("<h2>Memory</h2>")
-    pte = Path(paths.get("pte", ""))
-    if pte.is_file():
+    if rep is not None:
         from mcuformer.backend.memory.report import plot  # noqa: PLC0415
 
-        from .cli import memory_of_pte  # noqa: PLC0415
-
-        rep = memory_of_pte(pte)
         with atomic_path(out / "memory.png") as tmp:
             plot(rep, str(tmp), budget, f"deployed blob: live bytes per step (budget {budget / 1024:g} KB)")
-        m = summary["memory"]
+        m = summary.memory
         parts.append(
             f"<p>SRAM of the model: input {fmt_bytes(rep.input_bytes)} + arena {fmt_bytes(rep.arena_bytes)} = "
             f"<b>{fmt_bytes(rep.total_sram_bytes)}</b> of the {fmt_bytes(budget)} budget; live-set lower bound "
             f"{fmt_bytes(rep.bound_bytes)} (pool + arena / bound = {rep.efficiency:.3f}). Peak at step "
             f"{rep.peak_step} ({html.escape(rep.peak_op)}). Weights {fmt_bytes(rep.flash_bytes)}. The search's "
-            f"predictor (plan_vit, int8 input overwritten in place) gave {fmt_bytes(m.get('plan_vit_int8_input_sram_bytes'))} "
+            f"predictor (plan_vit, int8 input overwritten in place) gave {fmt_bytes(m.plan_vit_int8_input_sram_bytes)} "
             "for this architecture; the deployed model takes a float32 image and quantizes it inside the "
             "delegate.</p>")
         parts.append('<img src="memory.png" alt="memory timeline and arena layout">')
@@ -182,9 +196,7 @@ def write_report(summary: dict[str, Any], out_dir: str | Path) -> Path:
 
     # search: accuracy vs SRAM
     parts.append("<h2>Search: accuracy vs SRAM</h2>")
-    sp = Path(paths.get("search", ""))
-    if sp.is_file():
-        res = json.loads(sp.read_text())
+    if res is not None:
         chosen = {"sram_bytes": res["sram_bytes"], "score": res["val_acc"], "short": res["short"]}
         n = _plot_pareto(res.get("candidates", []), chosen, budget, out / "pareto.png")
         region = res.get("region") or {}
@@ -199,16 +211,16 @@ def write_report(summary: dict[str, Any], out_dir: str | Path) -> Path:
 
     # per-op instruction counts
     parts.append("<h2>Cortex-M7 instruction counts (QEMU)</h2>")
-    mcu = summary.get("mcu") or {}
+    mcu = summary.mcu or {}
     per_op = mcu.get("per_op_instructions") or []
     if per_op:
         _plot_ops(per_op, out / "ops.png")
         kinds = op_kind_totals(per_op)
         total = sum(v for _, v, _ in kinds)
         parts.append(f"<p>Executed instructions per inference, counted exactly by the QEMU plugin "
-                     f"(tools/qemu_plugin): {summary['instructions_per_inference']:,d} in all, "
-                     f"{total:,.0f} inside the delegate's ops; at 216 MHz and one instruction per cycle that is "
-                     f"{summary['est_ms_at_216mhz']:.2f} ms (QEMU models no caches or wait states).</p>")
+                     f"(tools/qemu_plugin): {summary.instructions_per_inference:,d} in all, "
+                     f"{total:,.0f} inside the delegate's ops; at {MHZ} MHz and one instruction per cycle that is "
+                     f"{summary.est_ms_at_216mhz:.2f} ms (QEMU models no caches or wait states).</p>")
         parts.append('<img src="ops.png" alt="instructions per op">')
         parts.append(_table([(k, f"{v:,.0f}", n, f"{100 * v / total:.1f}%") for k, v, n in kinds],
                             ("op kind", "instructions / inference", "ops", "share")))
@@ -220,7 +232,7 @@ def write_report(summary: dict[str, Any], out_dir: str | Path) -> Path:
         parts.append("<p>(no QEMU run: no instruction counts)</p>")
 
     parts.append("<h2>Files</h2>" + _table([(k, v) for k, v in paths.items() if v], ("what", "path")))
-    for note in summary.get("notes", []):
+    for note in summary.notes:
         parts.append(f"<p><b>note:</b> {html.escape(note)}</p>")
 
     doc = ("<!doctype html><html><head><meta charset='utf-8'><title>mcuformer report</title><style>"

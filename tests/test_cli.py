@@ -1,10 +1,13 @@
 """The `mcuformer` command line: --help of every command, size parsing, and each error a user can act on (one line
 on stderr, exit status 1, no traceback): missing data set, a budget nothing meets, an unsupported operator, a
-missing toolchain, bad paths. Plus the atomic writers and the report on a synthetic run."""
+missing toolchain, bad paths. Plus the atomic writers (whole files, the user's umask) and the report on a synthetic
+run. Bad files given to each command: tests/test_cli_inputs.py."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -13,8 +16,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from mcuformer import cli
-from mcuformer.io import atomic_path, write_bytes_atomic, write_json_atomic
+from mcuformer import cli, stages
+from mcuformer.format import parse_size, summary_table
+from mcuformer.io import atomic_path, write_bytes_atomic, write_json_atomic, write_text_atomic
+from mcuformer.summary import Summary
 
 REPO = Path(__file__).resolve().parents[1]
 COMMANDS = ["run", "search", "train", "export", "lower", "memory", "build", "run-mcu", "report"]
@@ -72,13 +77,13 @@ def test_each_command_help(cmd, words, capsys):
 @pytest.mark.parametrize("text,value", [("64KB", 65536), ("64K", 65536), ("320KiB", 327680), ("320kB", 327680),
                                         ("65536", 65536), ("1MB", 1 << 20), ("1.5M", 3 << 19), ("512B", 512)])
 def test_parse_size(text, value):
-    assert cli.parse_size(text) == value
+    assert parse_size(text) == value
 
 
 @pytest.mark.parametrize("text", ["", "64QB", "-1", "KB", "0", "1.3"])
 def test_parse_size_rejects(text):
-    with pytest.raises(Exception):
-        cli.parse_size(text)
+    with pytest.raises(argparse.ArgumentTypeError, match="not a (size|positive whole number of bytes)"):
+        parse_size(text)
 
 
 def test_bad_size_is_a_usage_error(capsys):
@@ -140,40 +145,34 @@ def test_unsupported_operator_names_node_and_reason(tmp_path, capsys):
     assert not pte.exists() and not list(tmp_path.glob(".sin.pte*"))  # nothing half-written
 
 
-def test_lower_pt2_writes_a_pte(tmp_path, capsys):
-    class Mlp(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc1, self.fc2 = torch.nn.Linear(8, 16), torch.nn.Linear(16, 4)
-
-        def forward(self, x):
-            return self.fc2(torch.nn.functional.gelu(self.fc1(x)))
-
-    torch.export.save(torch.export.export(Mlp().eval(), (torch.randn(1, 8),), strict=True), str(tmp_path / "m.pt2"))
-    assert cli.main(["lower", str(tmp_path / "m.pt2"), "-o", str(tmp_path / "m.pte"), "--calibration", "4"]) == 0
-    assert (tmp_path / "m.pte").read_bytes()[4:8] == b"ET12"
-    assert "arena" in capsys.readouterr().out
-    assert cli.main(["memory", str(tmp_path / "m.pte"), "--budget", "1KB", "--json", str(tmp_path / "m.json")]) in (0, 1)
-    assert json.loads((tmp_path / "m.json").read_text())["arena_bytes"] > 0
+def test_lower_pt2_writes_a_pte(mlp_pte, tmp_path, capsys):
+    pte = mlp_pte.pte
+    assert pte.read_bytes()[4:8] == b"ET12"
+    assert "arena" in mlp_pte.stdout and "1 delegate(s), 0 op(s) outside" in mlp_pte.stdout
+    # the model needs 64 B of SRAM (input + arena): within a 1 KB budget (exit 0), over a 32 B one (exit 1)
+    assert cli.main(["memory", str(pte), "--budget", "1KB", "--json", str(tmp_path / "m.json")]) == 0
+    rep = json.loads((tmp_path / "m.json").read_text())
+    assert rep["arena_bytes"] > 0 and rep["total_sram_bytes"] == rep["input_bytes"] + rep["arena_bytes"]
+    capsys.readouterr()
+    assert cli.main(["memory", str(pte), "--budget", "32"]) == 1
+    assert f"total SRAM {rep['total_sram_bytes']:,d} B exceeds the budget 32 B" in capsys.readouterr().err
 
     # a .pte lowered by an older mcuformer (its blob records no views/anchors): one clear line, exit 1, no wrong bound
     from fault_blobs import splice, without_buffer_records
 
     from mcuformer.backend.memory.report import delegate_blobs
 
-    pte = (tmp_path / "m.pte").read_bytes()
-    blob = delegate_blobs(pte)[0]
-    (tmp_path / "old.pte").write_bytes(splice(pte, blob, without_buffer_records(blob)))
+    data = pte.read_bytes()
+    blob = delegate_blobs(data)[0]
+    (tmp_path / "old.pte").write_bytes(splice(data, blob, without_buffer_records(blob)))
     capsys.readouterr()
     assert cli.main(["memory", str(tmp_path / "old.pte")]) == 1
     assert "lower the model again" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("cmd", [["build", "{pte}"], ["run-mcu", "{pte}", "--input", "{npy}"]])
-def test_missing_toolchain_says_how_to_install(cmd, tmp_path, monkeypatch, capsys):
-    pte, npy = tmp_path / "m.pte", tmp_path / "x.npy"
-    pte.write_bytes(b"\0" * 64)
-    npy.write_bytes(b"\0" * 64)
+def test_missing_toolchain_says_how_to_install(cmd, mlp_pte, tmp_path, monkeypatch, capsys):
+    pte, npy = mlp_pte.pte, mlp_pte.npy  # valid inputs: the toolchain is what is missing
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
     rc = cli.main([c.format(pte=pte, npy=npy) for c in cmd])
     assert rc == cli.EXIT_USER
@@ -183,7 +182,7 @@ def test_missing_toolchain_says_how_to_install(cmd, tmp_path, monkeypatch, capsy
 
 
 def test_run_checks_toolchain_before_training(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(cli.shutil, "which", lambda name: None if name == "qemu-system-arm" else "/bin/true")
+    monkeypatch.setattr(shutil, "which", lambda name: None if name == "qemu-system-arm" else "/bin/true")
     assert cli.main(["run", "--out", str(tmp_path)]) == cli.EXIT_USER
     assert "qemu-system-arm not found" in _err(capsys)
     assert not (tmp_path / "nas").exists()
@@ -241,6 +240,25 @@ def test_atomic_path_leaves_old_file_on_failure(tmp_path):
     assert os.listdir(tmp_path) == ["f.txt"]
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_atomic_writers_use_the_umask(umask, tmp_path):
+    """Outputs get 0666 less the umask, as a file made by open() does (mkstemp alone would give 0600)."""
+    old = os.umask(umask)
+    try:
+        write_bytes_atomic(tmp_path / "a.pte", b"x")
+        write_text_atomic(tmp_path / "b.html", "x")
+        write_json_atomic(tmp_path / "c.json", {})
+        with atomic_path(tmp_path / "d.png") as tmp:
+            tmp.write_bytes(b"x")
+        with open(tmp_path / "reference", "w"):
+            pass
+    finally:
+        os.umask(old)
+    expected = {0o022: 0o644, 0o077: 0o600, 0o002: 0o664}[umask]
+    for f in ("a.pte", "b.html", "c.json", "d.png", "reference"):
+        assert (tmp_path / f).stat().st_mode & 0o777 == expected, f
+
+
 # ---- report and summary on a synthetic run -------------------------------------------------------------------
 
 
@@ -251,38 +269,32 @@ def test_pareto_front():
     assert [pts[i] for i in pareto_front(pts)] == [(10, 0.5), (20, 0.7), (25, 0.8)]
 
 
-def test_report_and_summary_table_from_synthetic_run(tmp_path):
-    from mcuformer.nas.space import FMNIST_SPACE
+def test_report_and_summary_table_from_synthetic_run(synthetic_summary, tmp_path):
     from mcuformer.report import write_report
 
-    arch = FMNIST_SPACE.smallest()
-    cands = [{"arch": arch.to_dict(), "sram_bytes": 1000 + 100 * i, "flash_bytes": 5000, "fits": i < 8,
-              "score": 0.5 + 0.03 * (i % 5), "macs": 1, "source": "init", "short": arch.short()} for i in range(10)]
-    search = tmp_path / "search.json"
-    search.write_text(json.dumps({"sram_bytes": 1200, "val_acc": 0.62, "short": arch.short(), "candidates": cands,
-                                  "region": {"patch_sizes": [7], "rank_ratios": [0.5, 1.0]}, "seconds": 3}))
-    per_op = [{"index": i, "kind": k, "instructions": 1000.0 * (i + 1), "calls": 1}
-              for i, k in enumerate([4, 3, 10, 3])]  # OpParams: Conv2d, Linear, Softmax
-    summary = {
-        "budget_bytes": 65536, "flash_budget_bytes": None, "arch": arch.to_dict(), "arch_short": arch.short(),
-        "macs": 123456, "test_images": 100, "fp32_top1": 0.8, "fp32_top1_full_test": 0.8, "int8_top1": 0.79,
-        "memory": {"total_sram_bytes": 4288, "arena_bytes": 1152, "input_bytes": 3136, "bound_bytes": 4000,
-                   "weights_bytes": 28028, "plan_vit_int8_input_sram_bytes": 1328, "within_budget": True},
-        "mcu": {"per_op_instructions": per_op, "per_function_instructions": {"f": 10.0}, "ram_bytes": 20000,
-                "ram_budget_bytes": 327680, "flash_bytes": 90000, "qspi_bytes": 0, "pte_region": "FLASH"},
-        "instructions_per_inference": 12000, "est_ms_at_216mhz": 12000 / 216e3,
-        "paths": {"pte": str(tmp_path / "missing.pte"), "search": str(search)}, "seconds": {"search": 1.0},
-        "notes": ["a note"],
-    }
-    table = cli.summary_table(summary)
+    table = summary_table(synthetic_summary)
     for s in ["int8 top-1 (firmware in QEMU)", "79.00%", "80.00%", "4,288 B", "65,536 B", "12,000",
               "0.06 ms", "a note"]:
         assert s in table
-    index = write_report(summary, tmp_path / "report")
+    index = write_report(synthetic_summary, tmp_path / "report")
     doc = index.read_text()
     assert (tmp_path / "report" / "pareto.png").stat().st_size > 1000
     assert (tmp_path / "report" / "ops.png").stat().st_size > 1000
     assert "pareto.png" in doc and "ops.png" in doc and "no .pte at" in doc and "Softmax" in doc
+
+
+def test_summary_json_keeps_its_keys(synthetic_summary, tmp_path):
+    """The typed summary writes the keys the report, benchmarks/main_job.py and the README read, and reads back."""
+    synthetic_summary.save(tmp_path / "summary.json")
+    d = json.loads((tmp_path / "summary.json").read_text())
+    assert list(d) == ["budget_bytes", "flash_budget_bytes", "preset", "arch", "arch_short", "macs", "search",
+                       "test_images", "fp32_top1", "fp32_top1_full_test", "int8_top1", "memory", "mcu",
+                       "instructions_per_inference", "est_ms_at_216mhz", "lower", "paths", "seconds", "notes"]
+    assert list(d["memory"]) == ["total_sram_bytes", "arena_bytes", "input_bytes", "bound_bytes", "weights_bytes",
+                                 "plan_vit_int8_input_sram_bytes", "within_budget"]
+    assert list(d["search"]) == ["val_acc", "planned_sram_bytes", "planned_flash_bytes", "candidates", "seconds",
+                                 "path"]
+    assert Summary.load(tmp_path / "summary.json") == synthetic_summary
 
 
 def test_auto_threads_sees_other_work_now():
@@ -293,8 +305,8 @@ def test_auto_threads_sees_other_work_now():
     burn = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)]
     try:
         time.sleep(0.3)
-        assert cli.busy_cores() >= 0.5 * (os.cpu_count() or 1)
-        assert cli.auto_threads() == 1
+        assert stages.busy_cores() >= 0.5 * (os.cpu_count() or 1)
+        assert stages.auto_threads() == 1
     finally:
         for b in burn:
             b.kill()

@@ -1,0 +1,341 @@
+"""The stages the subcommands and the main job (:mod:`mcuformer.job`) share, each checking what it is given and
+raising :class:`~mcuformer.errors.UserError` for what a user can act on:
+
+    preset(name, threads) -> the training/search recipe     check_budget(...)    check_toolchain(...)
+    load_data(dir)    stage_search(...)    stage_finetune(...)    load_model(path) -> (model, example)
+    load_npy(path)    calibration(...)     stage_lower(...) -> .pte (atomic)     stage_build(pte) -> Firmware
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .errors import UserError, existing_file, find_cause, first_line
+from .io import write_bytes_atomic
+from .pte import ET_IDENTIFIER
+
+PROG = "mcuformer"
+TOOLCHAIN_APT = ("gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm "
+                 "cmake")
+
+
+def log(msg: str) -> None:
+    print(f"[{PROG}] {msg}", file=sys.stderr, flush=True)
+
+
+def sha(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def with_ticker(desc: str, fn: Callable[[], Any], progress: bool = True) -> Any:
+    """Runs fn() while a tqdm bar counts the seconds (for long single calls: lowering, a firmware build)."""
+    import threading  # noqa: PLC0415
+
+    from tqdm import tqdm  # noqa: PLC0415
+
+    if not progress:
+        return fn()
+    result: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            result["value"] = fn()
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+            result["error"] = e
+
+    t = threading.Thread(target=work, daemon=True)
+    start = time.time()
+    t.start()
+    with tqdm(desc=desc, unit="s", bar_format="{desc}: {elapsed} elapsed", leave=False, dynamic_ncols=True) as bar:
+        while t.is_alive():
+            t.join(0.5)
+            bar.update(0)
+            bar.refresh()
+    if "error" in result:
+        raise result["error"]
+    log(f"    {desc}: {time.time() - start:.0f} s")
+    return result.get("value")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Checks that come before any work
+
+
+def check_toolchain(tools: Sequence[str] = ("arm-none-eabi-gcc", "qemu-system-arm", "cmake")) -> None:
+    """Raises UserError naming the first missing tool and how to install it."""
+    for tool in tools:
+        if shutil.which(tool) is None:
+            raise UserError(f"{tool} not found on PATH: install it with `sudo apt-get install -y "
+                            f"--no-install-recommends {TOOLCHAIN_APT}` (or run scripts/setup.sh)")
+
+
+def busy_cores(sample_s: float = 0.5, stat: str = "/proc/stat") -> float | None:
+    """How many cores other work keeps busy now: the non-idle share of all CPU time over ``sample_s`` seconds
+    (from /proc/stat) times the core count; None where /proc/stat cannot be read."""
+
+    def read() -> tuple[int, int]:
+        with open(stat) as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), v[3] + (v[4] if len(v) > 4 else 0)  # total, idle + iowait
+
+    try:
+        t0, i0 = read()
+        time.sleep(sample_s)
+        t1, i1 = read()
+    except (OSError, ValueError, IndexError):
+        return None
+    if t1 <= t0:
+        return None
+    return (os.cpu_count() or 1) * (1.0 - (i1 - i0) / (t1 - t0))
+
+
+def auto_threads() -> int | None:
+    """torch CPU threads when --threads is not given: 1 when other work already keeps half the cores busy (on a
+    shared 2-core machine, 2 threads were measured 2.5x slower per training step than 1), else torch's default
+    (on an idle 2-core machine 2 threads train 1.6x faster than 1: 454 vs 750 ms per supernet step). Measured now,
+    not by the load average: that still reads ~2 for a minute after scripts/setup.sh or a test run on an idle
+    machine."""
+    busy = busy_cores()
+    cores = os.cpu_count() or 1
+    return None if busy is None or busy < 0.5 * cores else 1
+
+
+def preset(name: str, threads: int | None):
+    """The training/search recipe ('main' or 'benchmark') with its torch thread count (auto_threads if None)."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    from mcuformer.nas import pipeline as P  # noqa: PLC0415
+
+    recipe = {"main": P.MAIN_JOB, "benchmark": P.BENCHMARK}[name]
+    if threads is None:
+        threads = auto_threads()
+    if threads:
+        recipe = replace(recipe, supernet=replace(recipe.supernet, num_threads=threads),
+                         finetune=replace(recipe.finetune, num_threads=threads))
+    return recipe
+
+
+def check_budget(budget: int, flash_budget: int | None, recipe) -> None:
+    """Fails early (before loading data or training) when even the smallest sub-net the search may pick is over
+    the budget, naming what it needs: the backend's planner (plan_vit) decides, as it does in the search."""
+    from mcuformer.nas.pipeline import training_region  # noqa: PLC0415
+    from mcuformer.nas.predictors.memory import planner_predictor  # noqa: PLC0415
+
+    arch = recipe.space.smallest(training_region(recipe))
+    need = planner_predictor()(arch)
+    over = []
+    if need.total_sram_bytes > budget:
+        over.append(f"--budget {need.total_sram_bytes}")
+    if flash_budget is not None and need.flash_bytes > flash_budget:
+        over.append(f"--flash-budget {need.flash_bytes}")
+    if over:
+        raise UserError(
+            f"no sub-net of {recipe.space.name} fits {budget:,d} B SRAM"
+            + (f" / {flash_budget:,d} B flash" if flash_budget is not None else "")
+            + f": the smallest ({arch.short()}) needs {need.total_sram_bytes:,d} B SRAM and {need.flash_bytes:,d} B "
+            f"flash by the backend's planner; use {' and '.join(over)} or more")
+
+
+def load_data(data_dir: str | None):
+    from mcuformer.nas.data import DatasetMissing, load_fashion_mnist  # noqa: PLC0415
+
+    try:
+        return load_fashion_mnist(data_dir)
+    except DatasetMissing as e:
+        raise UserError(str(e)) from None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Search and training (their checkpoints resume themselves, in out/nas)
+
+
+def search_path(out: Path, budget: int) -> Path:
+    return out / "nas" / f"search_{budget}.json"
+
+
+def ft_dir(out: Path, budget: int) -> Path:
+    return out / "nas" / f"ft_{budget}"
+
+
+def stage_search(out: Path, budget: int, flash_budget: int | None, epochs: int | None, recipe, data, seed: int,
+                 reuse: bool = True):
+    """NAS: trains (or resumes) the supernet in out/nas, evolves the space, searches. Reuses a finished search for
+    the same budgets whose supernet is still there."""
+    from mcuformer.nas import pipeline as P  # noqa: PLC0415
+    from mcuformer.nas.space import NoFeasibleArch  # noqa: PLC0415
+
+    path = search_path(out, budget)
+    if reuse and path.exists():
+        res = P.SearchResult.load(path)
+        if res.budget.flash_bytes == flash_budget and res.supernet_path and Path(res.supernet_path).exists():
+            log(f"search: reusing {path} ({res.arch.short()})")
+            return res
+    check_budget(budget, flash_budget, recipe)
+    try:
+        return P.search(budget, flash_budget, epochs=epochs, out_dir=out / "nas", preset=recipe, data=data,
+                        seed=seed)
+    except NoFeasibleArch as e:
+        raise UserError(str(e)) from None
+
+
+def stage_finetune(out: Path, res, epochs: int | None, recipe, data, seed: int):
+    from mcuformer.nas import pipeline as P  # noqa: PLC0415
+
+    return P.finetune_searched(res, epochs, preset=recipe, data=data, seed=seed,
+                               out_dir=ft_dir(out, res.budget.sram_bytes))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Models in: a fine-tuned checkpoint or a torch.export program
+
+
+def load_checkpoint_vit(path: Path):
+    """A fine-tuned checkpoint (finetune.pt or its folder) -> the standalone ViT."""
+    from mcuformer.nas.checkpoint import CheckpointError  # noqa: PLC0415
+    from mcuformer.nas.train import load_vit  # noqa: PLC0415
+
+    if path.is_dir():
+        path = existing_file(path / "finetune.pt", "checkpoint")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head[4:8] == ET_IDENTIFIER:
+        raise UserError(f"{str(path)!r} is an ExecuTorch program (.pte), already lowered: give the fine-tuned "
+                        "checkpoint (finetune.pt) or its torch.export .pt2")
+    try:
+        return load_vit(path)
+    except (CheckpointError, KeyError, RuntimeError, ValueError) as e:
+        raise UserError(f"{str(path)!r} is not a fine-tuned MCUFormer checkpoint: {first_line(e)}") from None
+
+
+def load_model(path: Path):
+    """A fine-tuned checkpoint (finetune.pt or its folder) -> (ViT, example); a .pt2 -> (ExportedProgram, example)."""
+    import torch  # noqa: PLC0415
+
+    if path.suffix == ".pt2" and path.is_file():
+        try:
+            ep = torch.export.load(str(path))
+        except Exception as e:  # noqa: BLE001 - any failure to read is the file's fault
+            raise UserError(f"{str(path)!r} is not a torch.export program (.pt2): {first_line(e)}") from None
+        example = tuple(torch.zeros(tuple(n.meta["val"].shape), dtype=n.meta["val"].dtype)
+                        for n in ep.graph.nodes if n.op == "placeholder" and n.name in ep.graph_signature.user_inputs)
+        return ep, example
+    vit = load_checkpoint_vit(path)
+    a = vit.arch
+    return vit, (torch.zeros(1, a.in_chans, a.img_size, a.img_size),)
+
+
+def calibration(example: tuple, n: int, data_dir: str | None, data=None) -> list:
+    """n calibration samples: Fashion-MNIST training images when the input is one, else standard normal noise."""
+    import torch  # noqa: PLC0415
+
+    shape = tuple(example[0].shape)
+    if len(example) == 1 and shape == (1, 1, 28, 28):
+        from mcuformer.nas.data import calibration_images  # noqa: PLC0415
+
+        return [(x,) for x in calibration_images(data if data is not None else load_data(data_dir), n)]
+    log(f"lower: input {shape} is not a Fashion-MNIST image: calibrating on standard normal noise")
+    g = torch.Generator().manual_seed(0)
+    return [tuple(torch.randn(t.shape, generator=g).to(t.dtype) for t in example) for _ in range(n)]
+
+
+def load_npy(path: str):
+    """One array from a .npy file (run-mcu's --input), without unpickling anything."""
+    import pickle  # noqa: PLC0415
+
+    import numpy as np  # noqa: PLC0415
+
+    p = existing_file(path, "input")
+    try:
+        x = np.load(p, allow_pickle=False)
+    except (ValueError, OSError, EOFError, pickle.UnpicklingError) as e:
+        raise UserError(f"input {str(p)!r} is not a .npy array: {first_line(e)}") from None
+    if not isinstance(x, np.ndarray):  # an .npz archive
+        raise UserError(f"input {str(p)!r} is an .npz archive: give one array as .npy (np.save)")
+    return x
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Lowering and the firmware
+
+
+def stage_lower(model, example: tuple, calib: list, pte_path: Path, overwrite_input: bool = False,
+                legacy: bool = False, allow_undelegated: bool = False, int8_input: bool = False) -> dict[str, Any]:
+    """quantize (PT2E, MCUFormerQuantizer) -> partition + lower (MCUFormerPartitioner) -> .pte, written atomically.
+    Raises UserError naming every node the backend rejected, and why."""
+    import torch  # noqa: PLC0415
+    from tqdm import tqdm  # noqa: PLC0415
+
+    from mcuformer.backend.lowering import LoweringError  # noqa: PLC0415
+    from mcuformer.backend.pipeline import lower, quantize  # noqa: PLC0415
+
+    t0 = time.time()
+    calib_iter = tqdm(calib, desc="quantize (calibration)", unit="img", leave=False, dynamic_ncols=True)
+    try:
+        if isinstance(model, torch.export.ExportedProgram):  # from a .pt2: already exported, quantize its module
+            from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e  # noqa: PLC0415
+
+            from mcuformer.backend import MCUFormerQuantizer  # noqa: PLC0415
+
+            prepared = prepare_pt2e(model.module(check_guards=False), MCUFormerQuantizer())
+            with torch.no_grad():
+                for c in calib_iter:
+                    prepared(*c)
+            q = convert_pt2e(prepared)
+        else:
+            q = quantize(model, example, (c[0] if len(c) == 1 else c for c in calib_iter))
+    except Exception as e:  # noqa: BLE001 - export/quantization failures are about the user's model
+        raise UserError(f"cannot export/quantize the model: {first_line(e)}") from None
+    log("lower: partitioning and lowering (MCUFormerPartitioner -> MCUFormerBackend.preprocess)")
+    try:
+        lowered = with_ticker("lower (partition, IR, passes, plan, serialize)",
+                              lambda: lower(q, example, overwrite_input=overwrite_input, legacy=legacy,
+                                            int8_input=int8_input))
+    except LoweringError as e:
+        raise UserError(f"unsupported by MCUFormerBackend: {first_line(e)}") from None
+    except Exception as e:  # noqa: BLE001 - a LoweringError wrapped by ExecuTorch's to_backend
+        cause = find_cause(e, LoweringError)
+        if cause is None:
+            raise
+        raise UserError(f"unsupported by MCUFormerBackend: {first_line(cause)}") from None
+    left = lowered.undelegated_ops()
+    rejected = dict(lowered.partitioner.rejections)
+    if left and not allow_undelegated:
+        why = "; ".join(f"{n}: {rejected.get(n, 'not taken by the partitioner')}" for n in left[:8])
+        more = f" (and {len(left) - 8} more)" if len(left) > 8 else ""
+        raise UserError(f"{len(left)} operator(s) stay outside the MCUFormer delegate, so the firmware cannot run "
+                        f"this model: {why}{more}. Pass --allow-undelegated to write the .pte anyway")
+    pte = lowered.to_pte()
+    write_bytes_atomic(pte_path, pte)
+    return {"pte": str(pte_path), "pte_bytes": len(pte), "undelegated": left, "rejections": rejected,
+            "delegates": len(lowered.delegate_blobs()), "seconds": round(time.time() - t0, 1),
+            "input_qparams": list(lowered.input_qparams) if lowered.input_qparams else None}
+
+
+def firmware_error(e: Exception, doing: str) -> UserError:
+    """A firmware build or QEMU failure (mcuformer.mcu) as the one line the user sees."""
+    from mcuformer import mcu  # noqa: PLC0415
+
+    if isinstance(e, mcu.McuBudgetError):
+        return UserError(f"firmware over budget: region {e.region} overflowed by {e.overflow_bytes:,d} bytes")
+    return UserError(f"{doing} failed: {first_line(e)}")
+
+
+def stage_build(pte: Path, board: str = "qemu-mps2-an500", **kw):
+    """The Cortex-M7 firmware for a verified .pte (mcuformer.mcu.build_firmware, cached by content hash)."""
+    from mcuformer import mcu  # noqa: PLC0415
+
+    check_toolchain(("arm-none-eabi-gcc", "cmake") + (("qemu-system-arm",) if board in mcu.RUNNABLE_BOARDS else ()))
+    try:
+        return with_ticker(f"build firmware ({board}, cached by content hash)",
+                           lambda: mcu.build_firmware(pte, board=board, **kw))
+    except mcu.McuError as e:
+        raise firmware_error(e, "firmware build") from None
