@@ -26,6 +26,7 @@ from typing import Any
 from .errors import writable_dir
 from .format import fmt_bytes, summary_table
 from .io import atomic_path, write_json_atomic
+from .paths import source_root
 from .pte import memory_of_pte
 from .stages import (check_budget, check_toolchain, calibration, firmware_error, ft_dir, load_data, log,
                      search_path, sha, stage_build, stage_finetune, stage_lower, stage_search, with_ticker)
@@ -82,7 +83,7 @@ class Stamp:
 def backend_sha() -> str:
     """Hash of the ahead-of-time backend's sources (and schema): a stamped .pte is reused only if it would be lowered
     the same way today."""
-    root = Path(__file__).resolve().parent.parent / "backend"
+    root = source_root() / "backend"
     h = hashlib.sha256()
     for f in sorted(root.rglob("*")):
         if f.suffix in (".py", ".fbs") and f.is_file():

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..paths import build_root, source_root
 from .errors import McuBudgetError, McuBuildError, McuError
 from .parse import io_bytes
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-FIRMWARE_DIR = REPO_ROOT / "examples" / "stm32f746"
-TOOLCHAIN_FILE = REPO_ROOT / "runtime" / "cmake" / "arm-none-eabi.cmake"
-BUILD_ROOT = REPO_ROOT / "build" / "mcu"
+SOURCE_ROOT = source_root()  # the checkout, or the installed package (mcuformer/paths.py)
+FIRMWARE_DIR = SOURCE_ROOT / "examples" / "stm32f746"
+TOOLCHAIN_FILE = SOURCE_ROOT / "runtime" / "cmake" / "arm-none-eabi.cmake"
+BUILD_ROOT = build_root() / "mcu"
 
 BOARDS = {"qemu-mps2-an500": "qemu_mps2_an500", "stm32f746": "stm32f746"}
 
@@ -43,7 +44,7 @@ def tool(name: str) -> str:
 
 def hash_files(h: "hashlib._Hash", paths: list[Path]) -> None:
     for p in sorted(paths):
-        h.update(str(p.relative_to(REPO_ROOT)).encode())
+        h.update(str(p.relative_to(SOURCE_ROOT)).encode())
         h.update(p.read_bytes())
 
 
@@ -60,8 +61,8 @@ def _sources_hash(runtime: str) -> str:
     code = (".c", ".cc", ".cpp", ".h", ".hpp", ".S", ".ld", ".txt", ".cmake", ".fbs")
     hash_files(h, tree(FIRMWARE_DIR, code) + [TOOLCHAIN_FILE])
     if runtime == "real":
-        hash_files(h, tree(REPO_ROOT / "runtime", code))
-        schema = REPO_ROOT / "backend" / "serialization" / "schema.fbs"
+        hash_files(h, tree(SOURCE_ROOT / "runtime", code))
+        schema = SOURCE_ROOT / "backend" / "serialization" / "schema.fbs"
         if schema.exists():
             hash_files(h, [schema])
     return h.hexdigest()[:16]

@@ -11,12 +11,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .build import (BOARDS, BUILD_ROOT, REGIONS, REPO_ROOT, Firmware, build_firmware, hash_files, locked, run_cmd,
+from .build import (BOARDS, BUILD_ROOT, REGIONS, SOURCE_ROOT, Firmware, build_firmware, hash_files, locked, run_cmd,
                     tool, tree)
 from .errors import McuBuildError, McuError, McuTimeout
 from .parse import describe_exit_code, json_line, pack_inputs, unpack_outputs
 
-PLUGIN_DIR = REPO_ROOT / "tools" / "qemu_plugin"
+PLUGIN_DIR = SOURCE_ROOT / "tools" / "qemu_plugin"
 RUNNABLE_BOARDS = {"qemu-mps2-an500"}
 
 
