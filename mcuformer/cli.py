@@ -32,6 +32,7 @@ from .job import JobConfig, run_job
 from .noise import quiet_third_party
 from .pte import memory_reports, verify_pte
 from .stages import check_budget, check_toolchain, ft_dir, load_checkpoint_vit, load_data, load_model, search_path
+from .stages import recipe_for_data
 from .stages import calibration, load_npy, stage_build, stage_finetune, stage_lower, stage_search
 from .stages import preset as _preset  # the recipe of --preset/--threads (tests/test_main_job.py swaps in a tiny one)
 from .summary import Summary
@@ -56,10 +57,10 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 
 def cmd_search(a: argparse.Namespace) -> int:
-    recipe = _preset(a.preset, a.threads)
+    data = load_data(a.data, a.img_size)
+    recipe = recipe_for_data(_preset(a.preset, a.threads), data)
     check_budget(a.budget, a.flash_budget, recipe)
     out = writable_dir(a.out)
-    data = load_data(a.data_dir)
     res = stage_search(out, a.budget, a.flash_budget, a.epochs, recipe, data, a.seed, reuse=not a.fresh)
     print(f"searched: {res.arch.short()}  val top-1 (inherited weights) {100 * res.val_acc:.2f}%  "
           f"SRAM {fmt_bytes(res.sram_bytes)} of {fmt_bytes(a.budget)}  flash {fmt_bytes(res.flash_bytes)}  "
@@ -75,10 +76,10 @@ def cmd_train(a: argparse.Namespace) -> int:
     from mcuformer.nas import pipeline as P  # noqa: PLC0415
     from mcuformer.nas.train import train_supernet  # noqa: PLC0415
 
-    recipe = _preset(a.preset, a.threads)
+    data = load_data(a.data, a.img_size)
+    recipe = recipe_for_data(_preset(a.preset, a.threads), data)
     out = writable_dir(a.out)
     if a.stage == "supernet":
-        data = load_data(a.data_dir)
         cfg = replace(recipe.supernet, seed=a.seed, **({"epochs": a.epochs} if a.epochs is not None else {}))
         train_supernet(recipe.space, cfg, out / "nas", region=P.training_region(recipe), data=data)
         print(f"wrote {out / 'nas' / 'supernet.pt'}")
@@ -91,7 +92,6 @@ def cmd_train(a: argparse.Namespace) -> int:
     if res.supernet_path is None or not Path(res.supernet_path).exists():
         raise UserError(f"the supernet checkpoint of {str(search)!r} ({res.supernet_path}) does not exist: "
                         "run `mcuformer train supernet` or `mcuformer search` first")
-    data = load_data(a.data_dir)
     vit = stage_finetune(out, res, a.epochs, recipe, data, a.seed)
     print(f"fine-tuned {res.arch.short()}: fp32 test top-1 {100 * P.test_accuracy(vit, data):.2f}%")
     print(f"wrote {ft_dir(out, res.budget.sram_bytes) / 'finetune.pt'}")
@@ -125,7 +125,7 @@ def cmd_lower(a: argparse.Namespace) -> int:
         raise UserError(f"model {str(src)!r} does not exist")
     model, example = load_model(src)
     dest = out_file(a.output)
-    calib = calibration(example, a.calibration, a.data_dir)
+    calib = calibration(example, a.calibration, a.data, img_size=a.img_size)
     info = stage_lower(model, example, calib, dest, overwrite_input=a.overwrite_input, legacy=a.legacy,
                        allow_undelegated=a.allow_undelegated)
     rep = memory_of_pte(dest)
@@ -223,9 +223,12 @@ def _add_common(p: argparse.ArgumentParser, out: bool = True, data: bool = True)
         p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
                        help=f"output folder: checkpoints, search results, .pte, report (default: {DEFAULT_OUT})")
     if data:
-        p.add_argument("--data-dir", default=None, metavar="DIR",
-                       help="Fashion-MNIST folder (default: /usr/share/datasets/fashion-mnist, from the Debian "
-                            "package dataset-fashion-mnist)")
+        p.add_argument("--data", "--data-dir", dest="data", default=None, metavar="PATH",
+                       help="the data set: an image folder (one subfolder of PNG/JPEG images per class, or train/ "
+                            "and test/ folders of those), an .npz (x, y, optional x_test, y_test), or a Fashion-MNIST "
+                            "folder (default: /usr/share/datasets/fashion-mnist, Debian package dataset-fashion-mnist)")
+        p.add_argument("--img-size", type=int, default=None, metavar="N",
+                       help="resize every image to N x N (needed when a folder's images differ in size)")
 
 
 def _add_training(p: argparse.ArgumentParser) -> None:

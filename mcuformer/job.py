@@ -29,7 +29,7 @@ from .io import atomic_path, write_json_atomic
 from .paths import source_root
 from .pte import memory_of_pte
 from .stages import (check_budget, check_toolchain, calibration, firmware_error, ft_dir, load_data, log,
-                     search_path, sha, stage_build, stage_finetune, stage_lower, stage_search, with_ticker)
+                     recipe_for_data, search_path, sha, stage_build, stage_finetune, stage_lower, stage_search, with_ticker)
 from .summary import MHZ, MemoryInfo, SearchInfo, Summary
 
 
@@ -47,7 +47,8 @@ class JobConfig:
     chunk: int = 250
     calibration: int = 128
     skip_mcu: bool = False
-    data_dir: str | None = None
+    data: str | None = None  # Fashion-MNIST, or an image folder / .npz (nas.data.load_data)
+    img_size: int | None = None
     preset: str = "main"
     seed: int = 0
     threads: int | None = None
@@ -169,7 +170,6 @@ def run_job(cfg: JobConfig, recipe) -> Summary:
 
     from mcuformer.backend.memory import plan_vit  # noqa: PLC0415
     from mcuformer.backend.quant_math import quantize_f32  # noqa: PLC0415
-    from mcuformer.nas.data import normalize  # noqa: PLC0415
     from mcuformer.nas.space import macs  # noqa: PLC0415
     from mcuformer.nas.train import evaluate  # noqa: PLC0415
 
@@ -186,11 +186,12 @@ def run_job(cfg: JobConfig, recipe) -> Summary:
         times[name] = round(time.time() - t, 1)
 
     # cheap checks first: a user should not wait for training to learn the budget or the toolchain is wrong
+    data = load_data(cfg.data, cfg.img_size)
+    recipe = recipe_for_data(recipe, data)
     check_budget(cfg.budget, cfg.flash_budget, recipe)
     if not cfg.skip_mcu:
         check_toolchain()
     out = writable_dir(cfg.out)
-    data = load_data(cfg.data_dir)
     if cfg.threads is None and recipe.supernet.num_threads == 1:
         log("the machine is already busy: training with 1 torch thread (--threads N to override)")
 
@@ -210,10 +211,11 @@ def run_job(cfg: JobConfig, recipe) -> Summary:
     log("3/7 quantize (MCUFormerQuantizer) + lower (MCUFormerPartitioner) -> .pte")
     pte = out / "model.pte"
     stamp = Stamp(pte, out / "model.pte.json")  # benchmarks/main_job.py reads input_qparams from it
-    made_from = {"checkpoint_sha": sha(ckpt), "calibration": cfg.calibration, "backend_sha": backend_sha()}
+    made_from = {"checkpoint_sha": sha(ckpt), "calibration": cfg.calibration, "data": data.source,
+                 "backend_sha": backend_sha()}
     lower_info = stamp.load(**made_from)
     if lower_info is None or not lower_info.get("input_qparams"):
-        example = (torch.zeros(1, 1, 28, 28),)
+        example = (torch.zeros((1,) + data.image_shape),)
         calib = calibration(example, cfg.calibration, None, data)
         # the deployed setting the search budgets (plan_vit): an int8 image in SRAM that the plan may overwrite
         lower_info = stamp.save(stage_lower(vit, example, calib, pte, overwrite_input=True, int8_input=True),
@@ -240,7 +242,7 @@ def run_job(cfg: JobConfig, recipe) -> Summary:
         t = time.time()
         log(f"6/7 run the firmware in QEMU on {n_req:,d} test images (instruction counts by the QEMU plugin)")
         scale, zp = lower_info["input_qparams"]
-        images = quantize_f32(normalize(test.images).numpy(), 1.0 / scale, zp)  # what a camera driver would hand over
+        images = quantize_f32(test.normalized().numpy(), 1.0 / scale, zp)  # what a camera driver would hand over
         if cfg.qemu_seconds is None:  # what is left of the job's time budget (report + margin kept back)
             budget_s = max(60.0, cfg.time_budget - (time.time() - t_start) - 60.0)
             log(f"    {budget_s:.0f} s left for QEMU of the {cfg.time_budget:.0f} s job budget (--time-budget)")

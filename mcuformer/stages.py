@@ -145,12 +145,23 @@ def check_budget(budget: int, flash_budget: int | None, recipe) -> None:
             f"flash by the backend's planner; use {' and '.join(over)} or more")
 
 
-def load_data(data_dir: str | None):
-    from mcuformer.nas.data import DatasetMissing, load_fashion_mnist  # noqa: PLC0415
+def load_data(path: str | None, img_size: int | None = None):
+    """Fashion-MNIST (default) or the user's data set (an image folder or an .npz: nas.data.load_data)."""
+    from mcuformer.nas.data import DataError, DatasetMissing, load_data as load  # noqa: PLC0415
 
     try:
-        return load_fashion_mnist(data_dir)
-    except DatasetMissing as e:
+        return load(path, img_size=img_size)
+    except (DatasetMissing, DataError) as e:
+        raise UserError(str(e)) from None
+
+
+def recipe_for_data(recipe, data):
+    """The recipe's space at the data set's image shape and class count (patch sizes scaled to keep the grids)."""
+    from mcuformer.nas.pipeline import preset_for_data  # noqa: PLC0415
+
+    try:
+        return preset_for_data(recipe, data.image_shape, len(data.classes))
+    except ValueError as e:
         raise UserError(str(e)) from None
 
 
@@ -233,16 +244,23 @@ def load_model(path: Path):
     return vit, (torch.zeros(1, a.in_chans, a.img_size, a.img_size),)
 
 
-def calibration(example: tuple, n: int, data_dir: str | None, data=None) -> list:
-    """n calibration samples: Fashion-MNIST training images when the input is one, else standard normal noise."""
+def calibration(example: tuple, n: int, data_path: str | None, data=None, img_size: int | None = None) -> list:
+    """n calibration samples: training images of the data set (``data``, ``--data``, or Fashion-MNIST for a
+    1 x 28 x 28 input), else standard normal noise."""
     import torch  # noqa: PLC0415
 
-    shape = tuple(example[0].shape)
-    if len(example) == 1 and shape == (1, 1, 28, 28):
-        from mcuformer.nas.data import calibration_images  # noqa: PLC0415
+    from mcuformer.nas.data import calibration_images  # noqa: PLC0415
 
-        return [(x,) for x in calibration_images(data if data is not None else load_data(data_dir), n)]
-    log(f"lower: input {shape} is not a Fashion-MNIST image: calibrating on standard normal noise")
+    shape = tuple(example[0].shape)
+    if data is None and (data_path is not None or shape == (1, 1, 28, 28)):
+        data = load_data(data_path, img_size)
+    if len(example) == 1 and data is not None:
+        if shape == (1,) + data.image_shape:
+            return [(x,) for x in calibration_images(data, n)]
+        if data_path is not None:
+            raise UserError(f"the model takes {shape[1:]} inputs but {data_path} has {data.image_shape} images "
+                            "(C x H x W): pass --img-size or another --data")
+    log(f"lower: no data set of {shape} images: calibrating on standard normal noise (pass --data)")
     g = torch.Generator().manual_seed(0)
     return [tuple(torch.randn(t.shape, generator=g).to(t.dtype) for t in example) for _ in range(n)]
 

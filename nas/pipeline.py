@@ -89,6 +89,18 @@ BENCHMARK = Preset(
 )
 
 
+def preset_for_data(preset: Preset, image_shape: tuple[int, int, int], num_classes: int) -> Preset:
+    """The preset for a data set of C x H x W images (square) and ``num_classes`` classes: its space at that image
+    size (each patch size scaled to keep its token grid), and the training region scaled alike."""
+    c, h, w = image_shape
+    if h != w:
+        raise ValueError(f"images are {h} x {w}: the ViT takes square images (pass --img-size N to resize)")
+    space = preset.space.for_images(h, c, num_classes)
+    if space is preset.space:
+        return preset
+    return replace(preset, space=space, train_patches=tuple(preset.space.scale_patch(p, h) for p in preset.train_patches))
+
+
 @dataclass
 class SearchResult:
     arch: Arch

@@ -265,6 +265,19 @@ class SearchSpace:
     def from_dict(cls, d: dict[str, Any]) -> "SearchSpace":
         return cls(**d)
 
+    def scale_patch(self, patch: int, img_size: int) -> int:
+        """The patch size at ``img_size`` that keeps ``patch``'s token grid at this space's image size."""
+        return max(1, min(img_size, round(patch * img_size / self.img_size)))
+
+    def for_images(self, img_size: int, in_chans: int, num_classes: int) -> "SearchSpace":
+        """The same space for another data set's images: patch sizes scaled to keep each token grid."""
+        if (img_size, in_chans, num_classes) == (self.img_size, self.in_chans, self.num_classes):
+            return self
+        patches = tuple(sorted({self.scale_patch(p, img_size) for p in self.patch_sizes}, reverse=True))
+        return dataclasses.replace(self, name=f"{self.name}@{img_size}x{img_size}x{in_chans}-{num_classes}",
+                                   img_size=img_size, in_chans=in_chans, num_classes=num_classes,
+                                   patch_sizes=patches)
+
     def _arch(self, patch: int, embed: int, depth: int, heads, mlps, ranks) -> Arch:
         return Arch(self.img_size, self.in_chans, self.num_classes, patch, embed, depth,
                     tuple(heads), self.head_dim, tuple(mlps), tuple(ranks))

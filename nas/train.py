@@ -197,9 +197,11 @@ def _fit(
 ) -> list[dict[str, Any]]:
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    steps_per_epoch = num_batches(len(train), cfg.batch_size, drop_last=True)
-    if steps_per_epoch < 1:
-        raise ValueError(f"{len(train)} training images < one global batch of {cfg.batch_size}")
+    # a data set smaller than one batch (a user's own) trains on all of it at every step
+    batch_size = min(cfg.batch_size, len(train) // info.world_size * info.world_size)
+    if batch_size < 1:
+        raise ValueError(f"{len(train)} training images cannot be shared by {info.world_size} processes")
+    steps_per_epoch = num_batches(len(train), batch_size, drop_last=True)
     opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, cfg.epochs * steps_per_epoch))
     history: list[dict[str, Any]] = []
@@ -223,7 +225,7 @@ def _fit(
         model.train()
         t0 = time.time()
         bar = tqdm(
-            batches(train, cfg.batch_size, epoch=epoch, seed=cfg.seed, augment=cfg.augment, rank=info.rank,
+            batches(train, batch_size, epoch=epoch, seed=cfg.seed, augment=cfg.augment, rank=info.rank,
                     world_size=info.world_size, drop_last=True),
             total=steps_per_epoch, desc=f"{kind} epoch {epoch + 1}/{cfg.epochs}", unit="step",
             disable=not (progress and info.main), leave=False, dynamic_ncols=True,

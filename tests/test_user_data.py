@@ -91,3 +91,36 @@ def test_one_line_errors(tmp_path, make, message):
     with pytest.raises(DataError, match=message) as e:
         load_data(make(tmp_path))
     assert "\n" not in str(e.value)
+
+
+def _learnable_folder(root, n_per_class=40, size=16):
+    """Three classes a tiny ViT can tell apart: a bright red, green or blue square at a random place."""
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(("red", "green", "blue")):
+        (root / name).mkdir(parents=True)
+        for i in range(n_per_class):
+            im = rng.integers(0, 60, (size, size, 3), dtype=np.uint8)
+            y, x = rng.integers(0, size - 6, 2)
+            im[y:y + 6, x:x + 6, c] = 255
+            Image.fromarray(im, "RGB").save(root / name / f"{i}.png")
+    return root
+
+
+def test_run_on_a_generated_image_folder_end_to_end(tmp_path, monkeypatch):
+    """`mcuformer run --data DIR`: search -> fine-tune -> .pte -> firmware in QEMU on the user's own images."""
+    import json
+
+    from mcuformer import cli
+    from tests.test_main_job import TINY
+
+    monkeypatch.setattr(cli, "_preset", lambda name, threads: TINY)
+    data_dir, out = _learnable_folder(tmp_path / "colours"), tmp_path / "out"
+    assert cli.main(["run", "--data", str(data_dir), "--out", str(out), "--images", "18", "--chunk", "18",
+                     "--calibration", "8"]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    arch = s["arch"]
+    assert (arch["img_size"], arch["in_chans"], arch["num_classes"]) == (16, 3, 3)
+    assert s["test_images"] == 18 and s["mcu"]["images"] == 18  # held-out test share: round(0.15 * 120) = 18
+    assert s["lower"]["undelegated"] == [] and s["memory"]["within_budget"]
+    assert s["int8_top1"] is not None and 0.0 <= s["int8_top1"] <= 1.0
+    assert s["instructions_per_inference"] > 0

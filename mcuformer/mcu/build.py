@@ -112,7 +112,11 @@ def run_cmd(cmd: list[str], cwd: Path | None = None, timeout: float | None = Non
 def _cmake_build(build_dir: Path, configure_args: list[str], target: str) -> str:
     cmake = tool("cmake")
     log = ""
-    r = run_cmd([cmake, "-S", str(FIRMWARE_DIR), "-B", str(build_dir), *configure_args])
+    from ..backend.runtime_loader import executorch_root  # noqa: PLC0415 (imported when a build runs)
+
+    # the .pte reader's schema comes from the executorch wheel this interpreter runs (a checkout or an install)
+    schema = f"-DMCU_ET_SCHEMA_DIR={executorch_root() / 'schema'}"
+    r = run_cmd([cmake, "-S", str(FIRMWARE_DIR), "-B", str(build_dir), schema, *configure_args])
     log += r.stdout + r.stderr
     if r.returncode != 0:
         raise McuBuildError("cmake configure failed:\n" + log[-4000:], log=log)

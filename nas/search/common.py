@@ -13,7 +13,7 @@ import torch
 
 from mcuformer.io import write_text_atomic
 
-from ..data import Split, normalize
+from ..data import Split
 from ..predictors.memory import MemoryFn
 from ..space import Arch, NoFeasibleArch, Region, SearchSpace, flash_lower_bound, macs
 
@@ -150,7 +150,7 @@ def inherited_accuracy(supernet: torch.nn.Module, split: Split, limit: int | Non
     replays what it had done without recomputing it and goes on from there.
     """
     split = split.subset(limit)
-    xs = [normalize(split.images[i : i + batch_size]).to(device) for i in range(0, len(split), batch_size)]
+    xs = [split.normalized(split.images[i : i + batch_size]).to(device) for i in range(0, len(split), batch_size)]
     ys = [split.labels[i : i + batch_size] for i in range(0, len(split), batch_size)]
     journal = Path(journal) if journal is not None else None
     cache: dict[Arch, float] = _open_journal(journal, _fingerprint(supernet, split)) if journal else {}
