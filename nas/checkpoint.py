@@ -2,20 +2,20 @@
 
 A checkpoint is a dict saved with ``torch.save`` and read back with ``weights_only=True`` (plain containers,
 tensors, numbers and strings only: numpy's RNG state is stored as a tensor). ``save_checkpoint`` writes a temporary
-file in the same folder, fsyncs it, then ``os.replace``s it over the target, so a run killed while writing leaves
+file in the same folder (``mcuformer.io.atomic_path``), fsyncs it, then replaces the target with it, so a run killed while writing leaves
 the previous checkpoint intact.
 """
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from ..io import atomic_path
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "rng_state", "set_rng_state", "FORMAT_VERSION"]
 
@@ -30,19 +30,8 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {"format_version": FORMAT_VERSION, **state}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_path(path) as tmp:  # mcuformer/io.py: temp file with the user's umask, fsync, rename
+        torch.save(state, tmp)
 
 
 def load_checkpoint(path: str | Path, kind: str | None = None) -> dict[str, Any]:
