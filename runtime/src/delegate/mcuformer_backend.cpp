@@ -119,8 +119,8 @@ class MCUFormerBackend final : public BackendInterface {
 #ifdef MCUFORMER_STATIC_ARENA_BYTES
     if (need > sizeof(g_static_arena)) {
       ET_LOG(Error,
-             "MCUFormerBackend: the blob's arena needs %u bytes, MCUFORMER_STATIC_ARENA_BYTES gives %u: %u bytes "
-             "missing",
+             "MCUFormerBackend: blob needs an arena of %u bytes, the static arena has %u "
+             "(MCUFORMER_STATIC_ARENA_BYTES): %u bytes missing",
              static_cast<unsigned>(need), static_cast<unsigned>(sizeof(g_static_arena)),
              static_cast<unsigned>(need - sizeof(g_static_arena)));
       h->~Handle();
@@ -137,8 +137,8 @@ class MCUFormerBackend final : public BackendInterface {
       h->arena = static_cast<uint8_t*>(alloc->allocate(need, 16));
       if (h->arena == nullptr) {
         ET_LOG(Error,
-               "MCUFormerBackend: the blob's arena needs %u bytes (%u with alignment), the runtime allocator has %u "
-               "free: %u bytes missing",
+               "MCUFormerBackend: blob needs an arena of %u bytes (%u with alignment), the runtime allocator has "
+               "%u free: %u bytes missing",
                static_cast<unsigned>(need), static_cast<unsigned>(cost), static_cast<unsigned>(free_bytes),
                static_cast<unsigned>(cost > free_bytes ? cost - free_bytes : 0));
         h->~Handle();
