@@ -35,9 +35,17 @@ _ALIGN = 16
 
 
 def _program(pte: bytes):
+    """The program, once ExecuTorch's runtime (its flatbuffers verifier) has accepted the file."""
     from executorch.exir._serialize._flatbuffer_program import _flatbuffer_to_program
     from executorch.exir._serialize._program import _get_extended_header
+    from executorch.runtime import Runtime, Verification
 
+    if len(pte) < 8 or pte[4:6] != b"ET":  # the flatbuffer file identifier "ET<version>"
+        raise ValueError("not an ExecuTorch program (no ET file identifier)")
+    try:
+        Runtime.get().load_program(pte, verification=Verification.InternalConsistency)
+    except RuntimeError as e:
+        raise ValueError(f"not a valid ExecuTorch program ({e})") from None
     header = _get_extended_header(pte)
     return _flatbuffer_to_program(pte[:header.program_size] if header is not None else pte), header
 
