@@ -71,6 +71,14 @@ def test_runs_bit_exact_with_reference(lowered):
         assert np.array_equal(got.view(np.uint32), np.asarray(want, np.float32).reshape(got.shape).view(np.uint32))
 
 
+# executorch::runtime::Error values (runtime/core/error.h) that ExecuTorch's Python runtime puts in its RuntimeError.
+ERR_NOT_SUPPORTED, ERR_INVALID_ARGUMENT, ERR_INVALID_PROGRAM, ERR_DELEGATE_INCOMPATIBLE = 0x10, 0x12, 0x23, 0x30
+
+
+def _error(code: int) -> str:
+    return rf"error:? 0x:?{code:x}\b"
+
+
 def _patched(pte: bytes, blob: bytes, edit) -> bytes:
     at = pte.find(blob)
     assert at >= 0 and pte.find(blob, at + 1) < 0
@@ -79,8 +87,9 @@ def _patched(pte: bytes, blob: bytes, edit) -> bytes:
     return pte[:at] + bytes(new) + pte[at + len(blob):]
 
 
-@pytest.mark.parametrize("case", ["bit_flip", "version", "magic", "size"])
-def test_corrupted_blob_is_an_executorch_error(lowered, case):
+@pytest.mark.parametrize("case, code", [("bit_flip", ERR_INVALID_PROGRAM), ("version", ERR_DELEGATE_INCOMPATIBLE),
+                                        ("magic", ERR_INVALID_PROGRAM), ("size", ERR_INVALID_PROGRAM)])
+def test_corrupted_blob_is_an_executorch_error(lowered, case, code):
     pte, blob = lowered
     edits = {
         "bit_flip": lambda b: b.__setitem__(len(b) // 2, b[len(b) // 2] ^ 0x10),
@@ -88,17 +97,17 @@ def test_corrupted_blob_is_an_executorch_error(lowered, case):
         "magic": lambda b: b.__setitem__(slice(0, 4), b"NOPE"),
         "size": lambda b: b.__setitem__(slice(12, 16), struct.pack("<I", len(b) - 33)),  # claims one byte less
     }
-    with pytest.raises(Exception):
-        method = _method(_patched(pte, blob, edits[case]))
-        method.execute([torch.randn(4, 16)])
+    program = _patched(pte, blob, edits[case])
+    with pytest.raises(RuntimeError, match=rf"Failed to load method forward, {_error(code)}"):
+        _method(program)
 
 
 def test_wrong_input_shape_and_dtype_are_errors(lowered):
     pte, _ = lowered
     method = _method(pte)
-    with pytest.raises(Exception):
+    with pytest.raises(RuntimeError, match=_error(ERR_NOT_SUPPORTED)):  # a static input cannot be resized
         method.execute([torch.randn(5, 16)])
-    with pytest.raises(Exception):
+    with pytest.raises(RuntimeError, match=_error(ERR_INVALID_ARGUMENT)):
         method.execute([torch.randint(-5, 5, (4, 16), dtype=torch.int8)])
     out = method.execute([torch.randn(4, 16)])[0]  # still usable afterwards
     assert out.shape == (4, 10)

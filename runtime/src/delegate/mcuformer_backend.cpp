@@ -118,8 +118,11 @@ class MCUFormerBackend final : public BackendInterface {
     const size_t need = model_arena_bytes(h->model);
 #ifdef MCUFORMER_STATIC_ARENA_BYTES
     if (need > sizeof(g_static_arena)) {
-      ET_LOG(Error, "MCUFormerBackend: blob needs an arena of %u bytes, the static arena has %u",
-             static_cast<unsigned>(need), static_cast<unsigned>(sizeof(g_static_arena)));
+      ET_LOG(Error,
+             "MCUFormerBackend: blob needs an arena of %u bytes, the static arena has %u "
+             "(MCUFORMER_STATIC_ARENA_BYTES): %u bytes missing",
+             static_cast<unsigned>(need), static_cast<unsigned>(sizeof(g_static_arena)),
+             static_cast<unsigned>(need - sizeof(g_static_arena)));
       h->~Handle();
       return Error::DelegateMemoryAllocationFailed;
     }
@@ -127,10 +130,17 @@ class MCUFormerBackend final : public BackendInterface {
     h->arena_bytes = sizeof(g_static_arena);
 #else
     if (need > 0) {
+      // What the request costs: the arena plus the padding up to 16-byte alignment (read before allocating).
+      const uintptr_t cur = reinterpret_cast<uintptr_t>(alloc->base_address()) + alloc->used_size();
+      const size_t cost = need + static_cast<size_t>((16 - cur % 16) % 16);
+      const size_t free_bytes = alloc->free_size();
       h->arena = static_cast<uint8_t*>(alloc->allocate(need, 16));
       if (h->arena == nullptr) {
-        ET_LOG(Error, "MCUFormerBackend: cannot allocate the %u-byte arena from the runtime allocator",
-               static_cast<unsigned>(need));
+        ET_LOG(Error,
+               "MCUFormerBackend: blob needs an arena of %u bytes (%u with alignment), the runtime allocator has "
+               "%u free: %u bytes missing",
+               static_cast<unsigned>(need), static_cast<unsigned>(cost), static_cast<unsigned>(free_bytes),
+               static_cast<unsigned>(cost > free_bytes ? cost - free_bytes : 0));
         h->~Handle();
         return Error::DelegateMemoryAllocationFailed;
       }
