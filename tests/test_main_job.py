@@ -4,10 +4,13 @@ run reuses every finished step. Needs the data set and the Cortex-M7 toolchain (
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 
+import numpy as np
 import pytest
+import torch
 
 from benchmarks.bench_main_job import measure
 from mcuformer import cli
@@ -39,6 +42,33 @@ def _have_everything() -> str | None:
 pytestmark = pytest.mark.skipif(_have_everything() is not None, reason=str(_have_everything()))
 
 
+def _int8_close_to_fp32(s: dict, out) -> None:
+    """The firmware's int8 predictions against PyTorch's fp32 ones, image by image, on the job's test images.
+
+    This net trains one epoch on 512 images: fp32 top-1 is ~30% and its two best classes are near ties (median
+    softmax margin 0.03), so int8 rounding flips many more predictions than on a trained net (test_e2e_fashion_mnist:
+    within 1.0 point). Measured 2026-12-02: fp32 30.33%, int8 33.67%, the same class on 250 of 300 images (83%).
+    Two unrelated classifiers with these class frequencies agree on ~26%, so 70% agreement fails a broken int8
+    path. Where they disagree, if either side is as likely to be right, the top-1 gap has a standard deviation of
+    sqrt(disagreements) / images (2.4 points here): beyond 3 of those int8 is systematically off (measured 3.3 of
+    7.1 points allowed)."""
+    from mcuformer.nas.data import load_fashion_mnist, normalize
+    from mcuformer.nas.train import load_vit
+
+    test = load_fashion_mnist().test.subset(s["test_images"])
+    with torch.no_grad():
+        fp32 = load_vit(s["paths"]["checkpoint"])(normalize(test.images)).numpy().argmax(1)
+    int8 = np.concatenate([np.load(p)["out"] for p in sorted((out / "mcu").glob("*.npz"))]).argmax(1)
+    labels = test.labels.numpy()
+    assert len(int8) == len(fp32) == s["test_images"]
+    assert (fp32 == labels).mean() == pytest.approx(s["fp32_top1"])
+    assert (int8 == labels).mean() == pytest.approx(s["int8_top1"])
+    disagree = int((int8 != fp32).sum())
+    assert disagree <= 0.3 * len(fp32), f"int8 and fp32 disagree on {disagree} of {len(fp32)} images"
+    gap = abs(s["int8_top1"] - s["fp32_top1"])
+    assert gap <= 3 * math.sqrt(disagree) / len(fp32), (gap, disagree)
+
+
 def test_main_job_tiny_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cli, "_preset", lambda name, threads: TINY)
     out = tmp_path / "out"
@@ -58,7 +88,7 @@ def test_main_job_tiny_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
     assert s["mcu"]["canaries_ok"] and s["mcu"]["stack_ok"]
     assert s["instructions_per_inference"] > 0 and s["est_ms_at_216mhz"] > 0
     assert s["lower"]["undelegated"] == []
-    assert 0.0 <= s["int8_top1"] <= 1.0 and abs(s["int8_top1"] - s["fp32_top1"]) < 0.1
+    _int8_close_to_fp32(s, out)
     for f in ("index.html", "memory.png", "pareto.png", "ops.png"):
         assert (out / "report" / f).stat().st_size > 0
     assert len(list((out / "mcu").glob("*.npz"))) == 2  # two chunks (200 + 100)
