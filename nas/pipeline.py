@@ -78,7 +78,7 @@ MAIN_JOB = Preset(
 )
 
 # A long recipe for a GPU (issue 5): the wide space (FMNIST_SPACE, all patch sizes), the whole training set, longer
-# schedules, the paper's population/generations. benchmarks/nas.py runs a time-boxed version of it.
+# schedules, the paper's population/generations. benchmarks/bench_nas runs a time-boxed version of it.
 BENCHMARK = Preset(
     supernet=TrainConfig(epochs=40, num_random=2, eval_size=2000),
     finetune=TrainConfig(epochs=30, lr=5e-4, warmup_steps=200, eval_size=None),

@@ -1,5 +1,5 @@
 """Build, seed and run the libFuzzer targets; parse libFuzzer's report. Used by tests/test_fuzz.py and
-benchmarks/fuzz.py.
+benchmarks/bench_fuzz.py.
 
     targets = build()                                  # {"blob": path, "pte": path}, cached by cmake/make
     seeds = seed_dirs()                                # {"blob": dir, "pte": dir}, regenerated when the backend changes
