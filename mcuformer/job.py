@@ -127,7 +127,7 @@ def stage_qemu(pte: Path, images, labels, out_dir: Path, chunk: int = 1000, prog
                 break
             tc = time.time()
             try:
-                out, summ = mcu.run_mcu(pte, images[s:e], runtime="auto", timeout=max(600.0, 0.5 * (e - s)),
+                out, summ = mcu.run_mcu(pte, images[s:e], timeout=max(600.0, 0.5 * (e - s)),
                                         frame_region=frame_region)
             except mcu.McuError as err:
                 raise firmware_error(err, "firmware run in QEMU") from None

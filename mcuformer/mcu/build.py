@@ -76,8 +76,6 @@ RUNTIMES = ("real", "stub")
 
 
 def _resolve_runtime(runtime: str) -> str:
-    # "auto" is what callers wrote before the stub became opt-in: it means the real runtime, never a fallback.
-    runtime = "real" if runtime == "auto" else runtime
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
     if runtime == "stub":
