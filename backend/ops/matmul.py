@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..lowering import Const
+from ..values import Const
 from ..quant_math import quantize_multiplier
 from .linear import lower_addmm
 from .rule import Rule, shape

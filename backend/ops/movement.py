@@ -7,7 +7,7 @@ import operator
 import numpy as np
 import torch
 
-from ..lowering import Const, LoweringError, QVal
+from ..values import Const, LoweringError, QVal
 from .rule import Rule, norm_dim, shape
 
 aten = torch.ops.aten

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..lowering import Const, LoweringError
+from ..values import Const, LoweringError
 from ..quant_math import quantize_multiplier
 from .rule import Rule, shape
 
