@@ -17,15 +17,11 @@ from torch.fx import Node
 
 from . import ir
 from .ops import MOVEMENT_TARGETS
+from .ops.rule import aten_target
 from .quant_math import quantize_multiplier
 from .values import Const, FloatIO, LoweringError, QVal
 
 __all__ = ["Lowering", "LoweringError", "Const", "FloatIO", "QVal"]
-
-
-def aten_target(node: Node):
-    """The ATen overload behind an edge op (edge ops wrap them)."""
-    return getattr(node.target, "_op", node.target)
 
 
 Q = torch.ops.quantized_decomposed
@@ -281,18 +277,20 @@ class Lowering:
         raise LoweringError(f"{node.name}: {what}")
 
     def _output(self, arg) -> int:
-        """The tensor id of one delegate output (a float output gets its Dequantize op)."""
+        """The tensor id of one delegate output, of the dtype the graph gives it there: int8 as computed, float32
+        through a Dequantize op (a dequantized value, or a view of one)."""
         v = self.value(arg)
-        if is_dequantize(arg) or isinstance(v, FloatIO):
-            if not isinstance(v, QVal):
-                raise LoweringError(f"output {arg.name}: a float value would leave the delegate without being "
-                                    "computed in it")
-            tid = self.program.add_tensor(arg.name, self.shape(arg), "float32")
-            self.program.add_op("Dequantize", [v.tid], [tid], arg.name, scale=v.scale, zero_point=v.zp)
-            return tid
-        if isinstance(v, QVal):
+        if not isinstance(v, QVal):
+            raise LoweringError(f"output {getattr(arg, 'name', arg)}: a value would leave the delegate without being "
+                                "computed in it")
+        dtype = arg.meta["val"].dtype
+        if dtype == torch.int8:
             return v.tid
-        raise LoweringError(f"output {getattr(arg, 'name', arg)} is not a tensor the delegate computes")
+        if dtype != torch.float32:
+            raise LoweringError(f"output {arg.name}: dtype {dtype} (float32 or int8)")
+        tid = self.program.add_tensor(arg.name, self.shape(arg), "float32")
+        self.program.add_op("Dequantize", [v.tid], [tid], arg.name, scale=v.scale, zero_point=v.zp)
+        return tid
 
 
 def _reason(e: Exception, node: Node | None = None) -> str:

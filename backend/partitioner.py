@@ -24,11 +24,12 @@ from torch.fx.passes.infra.partitioner import CapabilityBasedPartitioner
 from torch.fx.passes.operator_support import OperatorSupportBase
 
 from .lowering import DEQUANTIZE, DEQUANTIZE_CHANNEL, QUANTIZE, Lowering, aten_target, is_dequantize, is_quantize
-from .ops import RULES_BY_TARGET
+from .ops import MOVEMENT_TARGETS, RULES_BY_TARGET
 
 log = logging.getLogger(__name__)
 aten = torch.ops.aten
 BACKEND_ID = "MCUFormerBackend"
+KEEP_WHOLE = (aten.linear.default, aten.gelu.default, aten.layer_norm.default, aten.matmul.default)
 
 
 class _Candidates(OperatorSupportBase):
@@ -47,6 +48,29 @@ class _Candidates(OperatorSupportBase):
         return False
 
 
+def _lowers_whole(ep: ExportedProgram, node: Node) -> bool:
+    """Whether `node` lowers as one op: the lowering of the node with the dequantize nodes it reads and the quantize
+    nodes its result reaches (both through data movement), as the smallest partition it can be delegated in."""
+    if node.op != "call_function" or aten_target(node) not in KEEP_WHOLE:
+        return False
+
+    def moves(n) -> bool:
+        return n.op == "call_function" and aten_target(n) in MOVEMENT_TARGETS
+
+    members, up, down = {node}, list(node.all_input_nodes), [node]
+    while up:
+        a = up.pop()
+        if a not in members and (is_dequantize(a) or moves(a)):
+            members.add(a)
+            up.extend(a.all_input_nodes if moves(a) else [])
+    while down:
+        for u in down.pop().users:
+            if u not in members and (is_quantize(u) or moves(u)):
+                members.add(u)
+                down.append(u)
+    return node not in Lowering(ep, RULES_BY_TARGET).failures([n for n in node.graph.nodes if n in members])
+
+
 class MCUFormerPartitioner(Partitioner):
     """Delegates quantized ViTs to MCUFormerBackend.
 
@@ -62,8 +86,10 @@ class MCUFormerPartitioner(Partitioner):
         self.rejections: dict[str, str] = {}
 
     def ops_to_not_decompose(self, ep: ExportedProgram):
-        keep = [aten.linear.default, aten.gelu.default, aten.layer_norm.default, aten.matmul.default]
-        return keep, None
+        """linear, gelu, layer_norm and matmul stay whole (one kernel each) where they lower whole: ExecuTorch has no
+        kernel of its own for a whole linear, layer_norm or matmul, so one the partitioner would then reject must be
+        decomposed instead (its parts are judged one by one)."""
+        return list(KEEP_WHOLE), lambda node: _lowers_whole(ep, node)
 
     def partition(self, exported_program: ExportedProgram) -> PartitionResult:
         gm = exported_program.graph_module

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..values import Const, LoweringError, QVal
 from ..quant_math import dual_multiplier, quantize_multiplier
-from .rule import Rule, shape
+from ..values import Const, LoweringError, QVal
+from .rule import Rule, aten_target, shape
 
 aten = torch.ops.aten
 
@@ -71,8 +71,9 @@ def lower_add(ctx, node):
 
 def _scalar(ctx, arg):
     v = ctx.value(arg) if isinstance(arg, torch.fx.Node) else arg
-    if isinstance(v, Const) and v.data.size == 1 and v.scales is None:
-        return float(v.data.ravel()[0])
+    if isinstance(v, Const) and v.data.size == 1:  # plain, or quantized per tensor (what the graph computes with)
+        q = float(v.data.ravel()[0])
+        return q if v.scales is None else (q - float(v.zps.ravel()[0])) * float(v.scales.ravel()[0])
     if isinstance(v, (int, float)):
         return float(v)
     return None
@@ -92,7 +93,7 @@ def lower_mul(ctx, node):
     k = _scalar(ctx, node.args[1])
     if k is None:
         raise LoweringError(f"{node.name}: the multiplier is not a constant scalar")
-    if "div" in str(getattr(node.target, "_op", node.target)):
+    if "div" in str(aten_target(node)):
         k = 1.0 / k
     out = ctx.act(node)
     m, s = quantize_multiplier(k * x.scale / out.scale)
