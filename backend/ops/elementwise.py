@@ -61,7 +61,8 @@ def lower_add(ctx, node):
     full, small = _roles(node)
     out_shape = shape(node)
     a = _operand(ctx, node, full, out_shape)
-    b = _operand(ctx, node, small, _strip(shape(node.args[small])))
+    bs = shape(node.args[small])
+    b = _operand(ctx, node, small, bs if out_shape[len(out_shape) - len(bs):] == bs else _strip(bs))
     out = ctx.act(node)
     ma, mb, s = dual_multiplier(a.scale / out.scale, b.scale / out.scale)
     ctx.program.add_op("Add", [a.tid, b.tid], [out.tid], node.name, a_zp=a.zp, b_zp=b.zp, output_zp=out.zp,
