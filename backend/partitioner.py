@@ -1,13 +1,18 @@
 """MCUFormerPartitioner: tags every node the backend can run, q/dq at the boundary included, for delegation.
 
-A node is taken when an op rule exists for it and its `check` passes; compute ops must also be quantized (their
-operands come from dequantize nodes, their results go to quantize nodes). Every rejection is logged with the node and
-a one-line reason, and the reasons are kept in `self.rejections` for reports and tests.
+One check, not two: a node is delegated when it lowers. The partitioner proposes partitions of the nodes that have an
+op rule (or are int8 quantize / dequantize), then lowers each as preprocess will (`Lowering.failures`: the same walk,
+the same rules and their conditions, on the partition as ExecuTorch will cut it out); nodes that do not lower are left
+to ExecuTorch and partitions are proposed again until every partition lowers. Every rejection is logged with the node
+and a one-line reason, and the reasons are kept in `self.rejections` for reports and tests.
+
+What the check cannot see: ExecuTorch hands the partitioner constants without data (a fake program), so conditions on
+constant values (a weight zero point that is not 0, a folded bias beyond int32, a requantization scale >= 2**30,
+none of which MCUFormerQuantizer produces) are only met, with the node named, in preprocess.
 """
 from __future__ import annotations
 
 import logging
-import operator
 
 import torch
 from executorch.exir.backend.compile_spec_schema import CompileSpec
@@ -18,72 +23,52 @@ from torch.fx import Node
 from torch.fx.passes.infra.partitioner import CapabilityBasedPartitioner
 from torch.fx.passes.operator_support import OperatorSupportBase
 
-from .lowering import DEQUANTIZE, DEQUANTIZE_CHANNEL, QUANTIZE, aten_target, is_dequantize, is_quantize
+from .lowering import DEQUANTIZE, DEQUANTIZE_CHANNEL, QUANTIZE, Lowering, aten_target, is_dequantize, is_quantize
 from .ops import MOVEMENT_TARGETS, RULES_BY_TARGET
 
 log = logging.getLogger(__name__)
 aten = torch.ops.aten
 BACKEND_ID = "MCUFormerBackend"
+KEEP_WHOLE = (aten.linear.default, aten.gelu.default, aten.layer_norm.default, aten.matmul.default)
 
 
-def _quantized_source(n) -> bool:
-    """Whether a value reaches this point as dequantized int8 (possibly through data movement) or a constant."""
-    while isinstance(n, Node) and n.op == "call_function" and (
-            aten_target(n) in MOVEMENT_TARGETS and aten_target(n) is not operator.getitem):
-        n = n.args[0] if not isinstance(n.args[0], (list, tuple)) else n.args[0][0]
-    return not isinstance(n, Node) or is_dequantize(n) or n.op == "placeholder"
+class _Candidates(OperatorSupportBase):
+    """Nodes worth proposing: those with an op rule or q/dq, less the ones already found not to lower."""
 
-
-def _quantized_sink(n: Node) -> bool:
-    return all(is_quantize(u) or (aten_target(u) in MOVEMENT_TARGETS and _quantized_sink(u)) for u in n.users) \
-        and len(n.users) > 0
-
-
-class _Support(OperatorSupportBase):
-    def __init__(self, rejections: dict):
-        self.rejections = rejections
+    def __init__(self, rejected: dict[Node, str]):
+        self.rejected = rejected
 
     def is_node_supported(self, submodules, node: Node) -> bool:
-        if node.op != "call_function":
+        if node.op != "call_function" or node in self.rejected:
             return False
-        reason = self.reason(node)
-        if reason is not None:
-            if node.name not in self.rejections:
-                self.rejections[node.name] = reason
-                log.info("MCUFormerPartitioner: not delegating %s (%s): %s", node.name, aten_target(node), reason)
-            return False
-        return True
-
-    @staticmethod
-    def reason(node: Node) -> str | None:
-        if node.op != "call_function":
-            return "not an operator call"
         target = aten_target(node)
-        if target in QUANTIZE or target in DEQUANTIZE:
-            return None if node.args[5] == torch.int8 else f"quantization to {node.args[5]} (int8 only)"
-        if target in DEQUANTIZE_CHANNEL:
-            return None if node.args[0].op == "placeholder" else "per-channel dequantize of an activation"
-        rule = RULES_BY_TARGET.get(target)
-        if rule is None:
-            return f"operator {target} has no MCUFormer kernel"
-        try:
-            reason = rule.check(node)
-        except Exception as e:  # a malformed node is a rejection, never a crash of the partitioner
-            reason = f"cannot be checked ({e})"
-        if reason:
-            return reason
-        if target in MOVEMENT_TARGETS:
-            return None
-        tensors = [a for a in node.args if isinstance(a, Node)] + [
-            a for arg in node.args if isinstance(arg, (list, tuple)) for a in arg if isinstance(a, Node)]
-        if not all(_quantized_source(a) for a in tensors):
-            return "not quantized (run MCUFormerQuantizer before lowering)"
-        result = node
-        if isinstance(node.meta.get("val"), (tuple, list)):  # native_layer_norm: (out, mean, rstd)
-            result = next((u for u in node.users if u.args[1] == 0), node)
-        if not _quantized_sink(result):
-            return "result not quantized (run MCUFormerQuantizer before lowering)"
-        return None
+        if target in RULES_BY_TARGET or target in QUANTIZE | DEQUANTIZE | DEQUANTIZE_CHANNEL:
+            return True
+        self.rejected[node] = f"operator {target} has no MCUFormer kernel"
+        return False
+
+
+def _lowers_whole(ep: ExportedProgram, node: Node) -> bool:
+    """Whether `node` lowers as one op: the lowering of the node with the dequantize nodes it reads and the quantize
+    nodes its result reaches (both through data movement), as the smallest partition it can be delegated in."""
+    if node.op != "call_function" or aten_target(node) not in KEEP_WHOLE:
+        return False
+
+    def moves(n) -> bool:
+        return n.op == "call_function" and aten_target(n) in MOVEMENT_TARGETS
+
+    members, up, down = {node}, list(node.all_input_nodes), [node]
+    while up:
+        a = up.pop()
+        if a not in members and (is_dequantize(a) or moves(a)):
+            members.add(a)
+            up.extend(a.all_input_nodes if moves(a) else [])
+    while down:
+        for u in down.pop().users:
+            if u not in members and (is_quantize(u) or moves(u)):
+                members.add(u)
+                down.append(u)
+    return node not in Lowering(ep, RULES_BY_TARGET).failures([n for n in node.graph.nodes if n in members])
 
 
 class MCUFormerPartitioner(Partitioner):
@@ -101,20 +86,38 @@ class MCUFormerPartitioner(Partitioner):
         self.rejections: dict[str, str] = {}
 
     def ops_to_not_decompose(self, ep: ExportedProgram):
-        keep = [aten.linear.default, aten.gelu.default, aten.layer_norm.default, aten.matmul.default]
-        return keep, None
+        """linear, gelu, layer_norm and matmul stay whole (one kernel each) where they lower whole: ExecuTorch has no
+        kernel of its own for a whole linear, layer_norm or matmul, so one the partitioner would then reject must be
+        decomposed instead (its parts are judged one by one)."""
+        return list(KEEP_WHOLE), lambda node: _lowers_whole(ep, node)
 
     def partition(self, exported_program: ExportedProgram) -> PartitionResult:
-        self.rejections = {}
         gm = exported_program.graph_module
-        partitioner = CapabilityBasedPartitioner(gm, _Support(self.rejections), allows_single_node_partition=True)
+        order = {n: i for i, n in enumerate(gm.graph.nodes)}
+        rejected: dict[Node, str] = {}
+        while True:
+            proposed = CapabilityBasedPartitioner(gm, _Candidates(rejected), allows_single_node_partition=True)
+            partitions, idle = [], []
+            for p in proposed.propose_partitions():
+                # a partition of only q/dq nodes computes nothing: leave it to ExecuTorch
+                nodes = sorted(p.nodes, key=order.__getitem__)
+                (idle if all(is_quantize(n) or is_dequantize(n) for n in nodes) else partitions).append(nodes)
+            failed = {}
+            for nodes in partitions:
+                failed.update(Lowering(exported_program, RULES_BY_TARGET).failures(nodes))
+            if not failed:
+                break
+            rejected.update(failed)
+        for node in (n for nodes in idle for n in nodes):
+            rejected[node] = "quantize / dequantize with no delegated op to serve"
+        self.rejections = {}
+        for node, reason in sorted(rejected.items(), key=lambda kv: order[kv[0]]):
+            self.rejections[node.name] = reason
+            log.info("MCUFormerPartitioner: not delegating %s (%s): %s", node.name, aten_target(node), reason)
         tags = {}
-        for partition in partitioner.propose_partitions():
-            # a partition of only q/dq nodes computes nothing: leave it to ExecuTorch
-            if all(is_quantize(n) or is_dequantize(n) for n in partition.nodes):
-                continue
-            tag = f"mcuformer_{partition.id}"
-            for node in partition.nodes:
+        for i, nodes in enumerate(partitions):
+            tag = f"mcuformer_{i}"
+            for node in nodes:
                 node.meta["delegation_tag"] = tag
             tags[tag] = self.delegation_spec
         tag_constant_data(exported_program)

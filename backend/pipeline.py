@@ -68,6 +68,8 @@ class Lowered:
                 and "executorch_call_delegate" not in str(n.target) and "getitem" not in str(n.target)]
 
     def to_pte(self, inline: bool = False) -> bytes:
+        import executorch.kernels.quantized  # noqa: F401, PLC0415  (out variants for q/dq left to ExecuTorch)
+
         config = ExecutorchBackendConfig(extract_delegate_segments=not inline)
         return self.edge.to_executorch(config).buffer
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from mcuformer.backend import reference
-from mcuformer.backend.memory import buffers, check_plan, plan_program, plan_vit
+from mcuformer.backend.memory import check_plan, plan_program, plan_vit
 from mcuformer.backend.memory.vit import build_vit_ir
 from mcuformer.backend.ops.activation import exp_table
-from mcuformer.backend.passes import PASSES, run_passes
+from mcuformer.backend.passes import PASSES
 from mcuformer.backend.serialization.serialize import deserialize, serialize
 from mcuformer.nas.space import Arch
 
@@ -97,15 +97,27 @@ def test_passes_bit_exact(case, int8_input, overwrite):
         assert cur.input_pool_bytes == x.nbytes
 
 
-def test_plan_vit_is_the_deployed_plan():
+@pytest.mark.parametrize("int8_input,overwrite", [(True, True), (False, False)], ids=["int8_overwrite", "float"])
+def test_plan_vit_is_the_deployed_plan(int8_input, overwrite):
+    """plan_vit against an independent value: the blob a real ViT(arch) becomes through quantize -> partition ->
+    preprocess, read back from the .pte."""
+    import torch
+
+    from mcuformer.backend.memory.report import blob_report, delegate_blobs
+    from mcuformer.backend.pipeline import lower, quantize
+    from mcuformer.nas.vit import ViT
+
     a = arch()
-    rep = plan_vit(a)
-    p = run_passes(build_vit_ir(a))
-    plan_program(p)
-    assert rep.arena_bytes == p.arena_bytes and rep.input_pool_bytes == p.input_pool_bytes
-    assert rep.total_sram_bytes == rep.input_bytes + rep.arena_bytes
-    assert rep.bound_bytes <= rep.planned_bytes
-    assert rep.flash_bytes == p.weight_bytes()
+    torch.manual_seed(0)
+    x = torch.randn(1, a.in_chans, a.img_size, a.img_size)
+    q = quantize(ViT(a).eval(), (x,), [torch.randn_like(x) for _ in range(2)])
+    pte = lower(q, (x,), overwrite_input=overwrite, int8_input=int8_input).to_pte()
+    got, want = blob_report(deserialize(delegate_blobs(pte)[0])), plan_vit(a, int8_input, overwrite)
+    assert got.arena_bytes > 0 and (got.input_pool_bytes > 0) == (int8_input and overwrite)
+    for k in ("arena_bytes", "input_pool_bytes", "bound_bytes", "input_bytes", "total_sram_bytes", "flash_bytes"):
+        assert getattr(got, k) == getattr(want, k), k
+    assert want.total_sram_bytes == want.input_bytes + want.arena_bytes
+    assert want.bound_bytes <= want.planned_bytes
 
 
 def test_plan_vit_fast_and_fits_paper_largest():

@@ -110,50 +110,19 @@ _VIT_CACHE: dict = {}
 
 
 def tiny_vit(overwrite_input: bool = False):
-    """A small ViT (28x28 gray, patch 7, embed 32, 2 heads, 2 blocks), quantized with MCUFormerQuantizer and lowered
+    """tests/models.py TinyViT("explicit") (28x28 gray, patch 7, embed 32, 2 heads, 2 blocks), quantized with MCUFormerQuantizer and lowered
     whole to MCUFormerBackend (scheduled: LOOPs and views). Returns (model, pte bytes, delegate blob). Cached."""
     if overwrite_input in _VIT_CACHE:
         return _VIT_CACHE[overwrite_input]
     import torch
-    from torch import nn
     from executorch.exir import ExecutorchBackendConfig, to_edge_transform_and_lower
+    from models import TinyViT
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     from mcuformer.backend import MCUFormerPartitioner, MCUFormerQuantizer
 
-    class Block(nn.Module):
-        def __init__(self, e, h):
-            super().__init__()
-            self.h = h
-            self.n1, self.n2 = nn.LayerNorm(e), nn.LayerNorm(e)
-            self.qkv, self.proj = nn.Linear(e, 3 * e), nn.Linear(e, e)
-            self.fc1, self.fc2 = nn.Linear(e, 2 * e), nn.Linear(2 * e, e)
-
-        def forward(self, x):
-            b, n, e = x.shape
-            d = e // self.h
-            qkv = self.qkv(self.n1(x)).reshape(b, n, 3, self.h, d).permute(2, 0, 3, 1, 4)
-            q, k, v = qkv[0], qkv[1], qkv[2]
-            a = ((q @ k.transpose(-2, -1)) * d**-0.5).softmax(-1)
-            x = x + self.proj((a @ v).transpose(1, 2).reshape(b, n, e))
-            return x + self.fc2(nn.functional.gelu(self.fc1(self.n2(x))))
-
-    class ViT(nn.Module):
-        def __init__(self, e=32, h=2, depth=2):
-            super().__init__()
-            self.pe = nn.Conv2d(1, e, 7, 7)
-            self.cls = nn.Parameter(torch.randn(1, 1, e) * 0.1)
-            self.pos = nn.Parameter(torch.randn(1, 17, e) * 0.1)
-            self.blocks = nn.Sequential(*[Block(e, h) for _ in range(depth)])
-            self.norm, self.head = nn.LayerNorm(e), nn.Linear(e, 10)
-
-        def forward(self, x):
-            t = self.pe(x).flatten(2).transpose(1, 2)
-            t = torch.cat([self.cls.expand(x.shape[0], -1, -1), t], 1) + self.pos
-            return self.head(self.norm(self.blocks(t))[:, 0])
-
     torch.manual_seed(0)
-    m = ViT().eval()
+    m = TinyViT("explicit").eval()
     x = torch.randn(1, 1, 28, 28)
     g = torch.export.export(m, (x,), strict=True).module(check_guards=False)
     g = prepare_pt2e(g, MCUFormerQuantizer())

@@ -21,10 +21,6 @@ def _align(x: int, a: int) -> int:
     return (x + a - 1) // a * a
 
 
-def _overlap_in_time(a: Buffer, b: Buffer) -> bool:
-    return a.first <= b.last and b.first <= a.last
-
-
 def _exempt(a: Buffer, b: Buffer) -> bool:
     return (a.anchor is not None and a.anchor[0] == b.tid) or (b.anchor is not None and b.anchor[0] == a.tid)
 

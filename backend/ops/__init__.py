@@ -1,5 +1,7 @@
-"""Op rules: for each family of edge operators, what the partitioner accepts (`check` returns the reason it cannot)
-and how preprocess lowers it to IR ops (`lower`). Adding an operator: see docs in README ("Add an operator").
+"""Op rules: for each family of edge operators, its conditions on shapes and arguments (`check` returns the one-line
+reason it cannot take a node) and how it lowers the node to IR ops (`lower`, which may raise LoweringError for what
+it finds while building). The lowering runs `check` then `lower`; the partitioner runs the lowering itself on each
+proposed partition, so what is delegated is exactly what lowers. Adding an operator: README ("Add an operator").
 
 The registry is this explicit list, not import side effects: a rule missing here is visibly missing.
 """

@@ -5,18 +5,26 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..lowering import Const, LoweringError
 from ..quant_math import dual_multiplier, quantize_multiplier
-from .rule import Rule, shape
+from ..values import Const, LoweringError, QVal
+from .rule import Rule, aten_target, shape
 
 aten = torch.ops.aten
 
 
-def _trailing(small, big) -> bool:
-    small = tuple(small)
-    while small and small[0] == 1 and len(small) > 0:
-        small = small[1:]
-    return tuple(big[len(big) - len(small):]) == small if small else True
+def _strip(shape) -> tuple[int, ...]:
+    shape = tuple(shape)
+    while shape and shape[0] == 1:
+        shape = shape[1:]
+    return shape
+
+
+def _roles(node):
+    """(full, small): the operand index with the output's size and the one repeated over the output's leading dims."""
+    out = shape(node)
+    a, b = shape(node.args[0]), shape(node.args[1])
+    full = 0 if int(np.prod(a)) == int(np.prod(out)) else 1
+    return full, 1 - full
 
 
 def _check_add(node):
@@ -24,19 +32,37 @@ def _check_add(node):
         return "add with alpha != 1"
     if not all(isinstance(a, torch.fx.Node) for a in node.args[:2]):
         return "add of a scalar"
-    a, b = shape(node.args[0]), shape(node.args[1])
-    out = shape(node)
-    if tuple(a) != out and tuple(b) != out:
+    out, a, b = shape(node), shape(node.args[0]), shape(node.args[1])
+    n = int(np.prod(out))
+    if int(np.prod(a)) != n and int(np.prod(b)) != n:
         return f"broadcast of both operands {list(a)} + {list(b)}"
-    if not (_trailing(b, out) if tuple(a) == out else _trailing(a, out)):
-        return f"broadcast only over leading dims: {list(a)} + {list(b)}"
+    small = _strip(shape(node.args[_roles(node)[1]]))
+    if small and out[len(out) - len(small):] != small:
+        return f"broadcast over inner dims {list(a)} + {list(b)} (the kernel repeats an operand over leading dims only)"
     return None
 
 
+def _operand(ctx, node, i: int, to_shape) -> QVal:
+    """Operand i as an int8 tensor of shape to_shape (same elements: only size-1 dims differ), the form the ADD
+    kernel takes: the full operand in the output's shape, the repeated one in the output's trailing dims."""
+    arg = node.args[i]
+    v = ctx.value(arg)
+    if isinstance(v, Const) and v.per_tensor:
+        v = Const(v.data.reshape(to_shape), v.scales, v.zps)
+    q = ctx.qval(v if isinstance(v, Const) else arg, node)
+    if ctx.program.tensors[q.tid].shape == tuple(to_shape):
+        return q
+    tid = ctx.program.add_tensor(f"{node.name}_in{i}", to_shape, "int8", q.scale, q.zp)
+    ctx.program.add_op("Reshape", [q.tid], [tid], node.name)
+    return QVal(tid, q.scale, q.zp)
+
+
 def lower_add(ctx, node):
-    a, b = ctx.qval(node.args[0], node), ctx.qval(node.args[1], node)
-    if ctx.program.tensors[a.tid].numel < ctx.program.tensors[b.tid].numel:
-        a, b = b, a
+    full, small = _roles(node)
+    out_shape = shape(node)
+    a = _operand(ctx, node, full, out_shape)
+    bs = shape(node.args[small])
+    b = _operand(ctx, node, small, bs if out_shape[len(out_shape) - len(bs):] == bs else _strip(bs))
     out = ctx.act(node)
     ma, mb, s = dual_multiplier(a.scale / out.scale, b.scale / out.scale)
     ctx.program.add_op("Add", [a.tid, b.tid], [out.tid], node.name, a_zp=a.zp, b_zp=b.zp, output_zp=out.zp,
@@ -46,8 +72,9 @@ def lower_add(ctx, node):
 
 def _scalar(ctx, arg):
     v = ctx.value(arg) if isinstance(arg, torch.fx.Node) else arg
-    if isinstance(v, Const) and v.data.size == 1 and v.scales is None:
-        return float(v.data.ravel()[0])
+    if isinstance(v, Const) and v.data.size == 1:  # plain, or quantized per tensor (what the graph computes with)
+        q = float(v.data.ravel()[0])
+        return q if v.scales is None else (q - float(v.zps.ravel()[0])) * float(v.scales.ravel()[0])
     if isinstance(v, (int, float)):
         return float(v)
     return None
@@ -67,7 +94,7 @@ def lower_mul(ctx, node):
     k = _scalar(ctx, node.args[1])
     if k is None:
         raise LoweringError(f"{node.name}: the multiplier is not a constant scalar")
-    if "div" in str(getattr(node.target, "_op", node.target)):
+    if "div" in str(aten_target(node)):
         k = 1.0 / k
     out = ctx.act(node)
     m, s = quantize_multiplier(k * x.scale / out.scale)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..lowering import Const, LoweringError
 from ..quant_math import quantize_multiplier_array
-from .rule import Rule, shape
+from ..values import Const, LoweringError
+from .rule import Rule, aten_target, shape
 
 aten = torch.ops.aten
 
@@ -77,8 +77,8 @@ def _check_conv(node):
     args = list(node.args) + [None] * 9
     x, w = node.args[0], node.args[1]
     stride, padding, dilation = args[3] or [1, 1], args[4] or [0, 0], args[5] or [1, 1]
-    transposed, groups = (args[6] if aten.convolution.default == getattr(node.target, "_op", node.target) else False), \
-        (args[8] if aten.convolution.default == getattr(node.target, "_op", node.target) else args[6]) or 1
+    transposed, groups = (args[6] if aten.convolution.default == aten_target(node) else False), \
+        (args[8] if aten.convolution.default == aten_target(node) else args[6]) or 1
     kshape = tuple(w.meta["val"].shape)
     if len(kshape) != 4:
         return "only 2-D convolution"

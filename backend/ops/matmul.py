@@ -1,13 +1,14 @@
 """Activation x activation matmul (attention scores Q.K^T and A.V): matmul / bmm, and mm when neither operand is a
-constant weight (mm with a constant weight is a linear)."""
+constant weight (mm with a symmetric constant weight is a linear)."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from ..lowering import Const
 from ..quant_math import quantize_multiplier
+from ..values import Const
 from .linear import lower_addmm
-from .rule import Rule, shape
+from .rule import Rule, aten_target, shape
 
 aten = torch.ops.aten
 
@@ -22,7 +23,9 @@ def _check(node):
 
 
 def lower_matmul(ctx, node):
-    if aten.mm.default == getattr(node.target, "_op", node.target) and isinstance(ctx.value(node.args[1]), Const):
+    w = ctx.value(node.args[1])
+    if aten.mm.default == aten_target(node) and isinstance(w, Const) and \
+            w.scales is not None and not np.any(w.zps):  # a symmetric weight: a Linear (else a constant operand)
         return lower_addmm(ctx, node)
     a, b = ctx.qval(node.args[0], node), ctx.qval(node.args[1], node)
     out = ctx.act(node)

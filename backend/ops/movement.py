@@ -7,8 +7,8 @@ import operator
 import numpy as np
 import torch
 
-from ..lowering import Const, LoweringError, QVal
-from .rule import Rule, norm_dim, shape
+from ..values import Const, LoweringError, QVal
+from .rule import Rule, aten_target, norm_dim, shape
 
 aten = torch.ops.aten
 _dim_order = getattr(torch.ops, "dim_order_ops", None)
@@ -42,7 +42,7 @@ def lower_view(ctx, node):
 
 
 def _perm(node) -> list[int]:
-    t = getattr(node.target, "_op", node.target)
+    t = aten_target(node)
     rank = len(shape(node.args[0]))
     if t in (aten.permute.default, aten.permute_copy.default):
         return [norm_dim(int(d), rank) for d in node.args[1]]
@@ -68,7 +68,7 @@ def lower_permute(ctx, node):
 
 
 def _slice_args(node):
-    t = getattr(node.target, "_op", node.target)
+    t = aten_target(node)
     in_shape = shape(node.args[0])
     axis = norm_dim(int(node.args[1]), len(in_shape))
     if t in (aten.select.int, aten.select_copy.int):

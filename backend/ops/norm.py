@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..lowering import Const, LoweringError
 from ..quant_math import quantize_multiplier
+from ..values import Const, LoweringError
 from .rule import Rule, shape
 
 aten = torch.ops.aten

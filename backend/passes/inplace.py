@@ -28,8 +28,10 @@ def run(program: Program) -> Program:
             r, off = root_of(program, x)
             if r in program.inputs or r in anchored or last.get(r) != k or is_io(program, r):
                 continue
-            if op.kind == "Add" and op.inputs[0] == op.inputs[1]:
-                continue
+            if op.kind == "Add":  # x + (x or a view of x): the other operand would be read after it is written
+                other = op.inputs[1] if x == op.inputs[0] else op.inputs[0]
+                if root_of(program, other)[0] == r:
+                    continue
             program.tensors[y].view_of = (x, 0)
             last[r] = max(last[r], bufs[y].last)
             break

@@ -71,6 +71,11 @@ def _is_constant(gm: GraphModule, n) -> bool:
     return isinstance(n, Node) and n.op == "get_attr"
 
 
+def _is_float32(n: Node) -> bool:
+    v = n.meta.get("val")
+    return not isinstance(v, torch.Tensor) or v.dtype == torch.float32
+
+
 def _tensor_args(node: Node) -> list[Node]:
     args = [a for a in node.args if isinstance(a, Node)]
     if node.target == aten.layer_norm.default:
@@ -161,8 +166,10 @@ class MCUFormerQuantizer(Quantizer):
 
     @staticmethod
     def _set(node: Node, qmap, out_spec) -> None:
+        # float32 tensors only: integer / bool tensors (indices, masks, dtype= results) are not observed or quantized
+        qmap = {a: spec for a, spec in qmap.items() if _is_float32(a)}
         node.meta["quantization_annotation"] = QuantizationAnnotation(
-            input_qspec_map=qmap, output_qspec=out_spec, _annotated=True)
+            input_qspec_map=qmap, output_qspec=out_spec if _is_float32(node) else None, _annotated=True)
 
     def validate(self, model: GraphModule) -> None:
         pass

@@ -66,9 +66,10 @@ def build() -> dict[str, Path]:
 
 
 def _seed_key() -> str:
-    """Seeds depend on the lowering code (backend/) and seeds.py: a change to either regenerates them."""
+    """Seeds depend on the lowering code (backend/), seeds.py and its models: a change to any regenerates them."""
     h = hashlib.sha256()
-    for p in sorted([HERE / "seeds.py", *(REPO / "backend").rglob("*.py"), *(REPO / "backend").rglob("*.fbs")]):
+    for p in sorted([HERE / "seeds.py", HERE.parent / "models.py", *(REPO / "backend").rglob("*.py"),
+                     *(REPO / "backend").rglob("*.fbs")]):
         h.update(str(p.relative_to(REPO)).encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:16]

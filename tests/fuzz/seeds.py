@@ -8,54 +8,21 @@ blob (``Lowered.delegate_blobs()``) for ``fuzz_blob``, and the ``.pte`` with the
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import torch
-from torch import nn
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared model definitions
+from models import TinyViT  # noqa: E402
 
-class _Block(nn.Module):
-    def __init__(self, dim: int, heads: int):
-        super().__init__()
-        self.heads = heads
-        self.n1, self.n2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
-        self.fc1, self.fc2 = nn.Linear(dim, 2 * dim), nn.Linear(2 * dim, dim)
+# 8x8 image, 4x4 patches (4 tokens + cls), one block: small enough that a model_run costs microseconds.
+MICRO = dict(style="explicit", img=8, patch=4, dim=8, depth=1, heads=2, classes=3)
 
-    def forward(self, x):
-        b, n, e = x.shape
-        d = e // self.heads
-        q, k, v = self.qkv(self.n1(x)).reshape(b, n, 3, self.heads, d).permute(2, 0, 3, 1, 4)
-        a = ((q @ k.transpose(-2, -1)) * d**-0.5).softmax(-1)
-        x = x + self.proj((a @ v).transpose(1, 2).reshape(b, n, e))
-        return x + self.fc2(nn.functional.gelu(self.fc1(self.n2(x))))
-
-
-class _MicroViT(nn.Module):
-    """8x8 image, 4x4 patches (4 tokens), one block; small enough that a model_run costs microseconds."""
-
-    def __init__(self, dim: int = 8, heads: int = 2, pool: str = "cls", chans: int = 1):
-        super().__init__()
-        self.pool = pool
-        self.pe = nn.Conv2d(chans, dim, 4, 4)
-        tokens = 4 + (pool == "cls")
-        self.cls = nn.Parameter(torch.randn(1, 1, dim) * 0.1)
-        self.pos = nn.Parameter(torch.randn(1, tokens, dim) * 0.1)
-        self.block = _Block(dim, heads)
-        self.norm, self.head = nn.LayerNorm(dim), nn.Linear(dim, 3)
-
-    def forward(self, x):
-        t = self.pe(x).flatten(2).transpose(1, 2)
-        if self.pool == "cls":
-            t = torch.cat([self.cls.expand(x.shape[0], -1, -1), t], 1)
-        t = self.norm(self.block(t + self.pos))
-        return self.head(t[:, 0] if self.pool == "cls" else t.mean(1))
-
-
-# name -> (model kwargs, input channels, overwrite_input)
+# name -> (TinyViT kwargs over MICRO, input channels, overwrite_input)
 MODELS = {
     "vit_cls": (dict(pool="cls"), 1, False),
-    "vit_mean_overwrite": (dict(pool="mean", dim=16, heads=4, chans=3), 3, True),
+    "vit_mean_overwrite": (dict(pool="mean", dim=16, heads=4), 3, True),
 }
 
 
@@ -65,7 +32,7 @@ def lower_seed_model(name: str):
 
     kwargs, chans, overwrite = MODELS[name]
     torch.manual_seed(sorted(MODELS).index(name))
-    model = _MicroViT(**kwargs).eval()
+    model = TinyViT(**{**MICRO, **kwargs, "chans": chans}).eval()
     example = (torch.randn(1, chans, 8, 8),)
     calibration = [torch.randn(1, chans, 8, 8) for _ in range(4)]
     q = quantize(model, example, calibration)
