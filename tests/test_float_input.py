@@ -34,21 +34,39 @@ def _image(arch, rng) -> np.ndarray:
     return rng.standard_normal((1, arch.in_chans, arch.img_size, arch.img_size)).astype(np.float32)
 
 
-@pytest.fixture(scope="module", params=list(ARCHS))
-def lowered(request, tmp_path_factory):
+_LOWERED: dict = {}
+
+
+def _lowered(name: str, tmp_path_factory):
+    """(arch, Lowered, .pte path) of ARCHS[name]: quantized on random images, lowered with a float input
+    (MCUFormerPartitioner() defaults). Built once per module run."""
     from mcuformer.backend.pipeline import lower, quantize
     from mcuformer.nas.vit import ViT
 
-    arch = ARCHS[request.param]
-    torch.manual_seed(0)
-    rng = np.random.default_rng(0)
-    example = (torch.from_numpy(_image(arch, rng)),)
-    q = quantize(ViT(arch).eval(), example, [torch.from_numpy(_image(arch, rng)) for _ in range(3)])
-    low = lower(q, example)  # float input, MCUFormerPartitioner() defaults
-    assert low.undelegated_ops() == []
-    path = tmp_path_factory.mktemp("pte") / f"float_{request.param}.pte"
-    path.write_bytes(low.to_pte())
-    return arch, low, path
+    if name not in _LOWERED:
+        arch = ARCHS[name]
+        torch.manual_seed(0)
+        rng = np.random.default_rng(0)
+        example = (torch.from_numpy(_image(arch, rng)),)
+        q = quantize(ViT(arch).eval(), example, [torch.from_numpy(_image(arch, rng)) for _ in range(3)])
+        low = lower(q, example)
+        assert low.undelegated_ops() == []
+        path = tmp_path_factory.mktemp("pte") / f"float_{name}.pte"
+        path.write_bytes(low.to_pte())
+        _LOWERED[name] = (arch, low, path)
+    return _LOWERED[name]
+
+
+@pytest.fixture(scope="module", params=list(ARCHS))
+def lowered(request, tmp_path_factory):
+    return _lowered(request.param, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """The 28 px network: QEMU and the loader's rules (the 240 px float-input network runs in QEMU, identical to
+    the host, in tests/test_firmware_imagenet.py)."""
+    return _lowered("28px", tmp_path_factory)
 
 
 def test_blob_memory_is_plan_vit(lowered):
@@ -110,13 +128,11 @@ def test_bit_exact_with_unscheduled_reference_through_executorch(lowered):
         assert np.isfinite(want).all() and want.std() > 0
 
 
-def test_qemu_firmware_equals_reference(lowered):
+def test_qemu_firmware_equals_reference(small):
     """The firmware reserves the new arena, takes the float frame from SDRAM and computes the reference's logits."""
     from mcuformer import mcu
 
-    arch, low, path = lowered
-    if arch.img_size > 28:
-        pytest.skip("the 240 px float-input network in QEMU: tests/test_firmware_imagenet.py (host-identical)")
+    arch, low, path = small
     unscheduled = low.reference_programs()[0]
     rng = np.random.default_rng(2)
     x = np.concatenate([_image(arch, rng) for _ in range(8)])
@@ -137,13 +153,11 @@ def _loader_status(program) -> int:
 
 
 @pytest.mark.parametrize("fault", ["past_end", "misaligned_stride", "int8_view"])
-def test_loader_refuses_bad_frame_views(lowered, fault):
+def test_loader_refuses_bad_frame_views(small, fault):
     """A view of the caller's frame must stay inside it for every LOOP iteration, 4-byte aligned, of its dtype."""
     from test_runtime_support import INVALID_BLOB, OK
 
-    arch, low, _ = lowered
-    if arch.img_size > 28:
-        pytest.skip("one network is enough for the loader's rules")
+    _, low, _ = small
     p = deserialize(low.delegate_blobs()[0])
     assert _loader_status(p) == OK
     k = next(k for k, op in enumerate(p.ops) if op.kind == "Quantize")
