@@ -92,10 +92,13 @@ class Program:
     def is_planned(self, i: int) -> bool:
         """Whether tensor i lives in the planned memory. Constants live in the blob; float delegate I/O and int8
         inputs are the caller's buffers, except an int8 input the caller lets us overwrite (the input pool);
-        int8 outputs are planned and copied out after the last op."""
+        int8 outputs are planned and copied out after the last op. A view is planned with its parent (a row of a
+        caller's input is read in place)."""
         t = self.tensors[i]
         if t.is_constant:
             return False
+        if t.view_of is not None:
+            return self.is_planned(t.view_of[0])
         if i in self.inputs:
             return self.input_overwrite and t.dtype == "int8"
         if i in self.outputs:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .ir import Program
+from .memory.liveness import root_of
 from .quant_math import dequantize_f32, isqrt_u64, quantize_f32, requant, sat8
 
 
@@ -138,7 +139,7 @@ def run(program: Program, inputs: list[np.ndarray], arena: bool = False) -> list
     """Executes the program. With arena=True every planned tensor is stored at its offset in one byte array
     (input pool first, as the runtime lays it out), so overlapping placements corrupt results as on the device.
     Scheduled programs (views, LOOP) always run in the byte array; in LOOP iteration i a listed tensor is addressed
-    at offset + i * stride (schema.fbs LoopParams)."""
+    at offset + i * stride (schema.fbs LoopParams), a view of a caller's input at its byte offset in that input."""
     values: dict[int, np.ndarray] = {}
     arena = arena or is_scheduled(program)
     memory = np.zeros(program.input_pool_bytes + program.arena_bytes, dtype=np.uint8) if arena else None
@@ -167,6 +168,13 @@ def run(program: Program, inputs: list[np.ndarray], arena: bool = False) -> list
             if o < 0 or o + t.nbytes > memory.size:
                 raise IndexError(f"{t.name}: [{o}, {o + t.nbytes}) outside the planned memory ({memory.size} B)")
             return memory[o:o + t.nbytes].view(_NP[t.dtype]).reshape(t.shape).copy()
+        if t.view_of is not None:  # a view into a caller's input (a row of the float frame, read in place)
+            r, off = root_of(program, i)
+            o = off + shift.get(i, 0)
+            raw = values[r].view(np.uint8).ravel()
+            if o < 0 or o + t.nbytes > raw.size:
+                raise IndexError(f"{t.name}: [{o}, {o + t.nbytes}) outside input {program.tensors[r].name}")
+            return raw[o:o + t.nbytes].view(_NP[t.dtype]).reshape(t.shape).copy()
         return values[i]
 
     if len(inputs) != len(program.inputs):

@@ -131,7 +131,8 @@ def cmd_lower(a: argparse.Namespace) -> int:
     rep = memory_of_pte(dest)
     print(f"wrote {dest} ({info['pte_bytes']:,d} B, {info['delegates']} delegate(s), "
           f"{len(info['undelegated'])} op(s) outside)  arena {fmt_bytes(rep.arena_bytes)}  "
-          f"SRAM (input + arena) {fmt_bytes(rep.total_sram_bytes)}  weights {fmt_bytes(rep.flash_bytes)}")
+          f"SRAM ({'input + ' if rep.input_in_sram else ''}arena) {fmt_bytes(rep.total_sram_bytes)}  "
+          f"weights {fmt_bytes(rep.flash_bytes)}")
     for node, why in info["rejections"].items():
         print(f"  not delegated: {node}: {why}", file=sys.stderr)
     return 0

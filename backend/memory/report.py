@@ -2,9 +2,14 @@
 
     mcuformer memory model.pte [--json FILE] [--png FILE] [--budget BYTES]
 
-prints the arena, the live-set bound, the placement efficiency, the peak step and its buffers; --png draws live
-bytes per step with the budget line and the arena layout (buffers as rectangles over steps); --json writes the
-report (arena_bytes, bound_bytes, input_bytes, total_sram_bytes, flash_bytes, ...).
+prints the arena, the input (and whether it counts against SRAM), the live-set bound, the placement efficiency,
+the peak step and its buffers; --png draws live bytes per step with the budget line and the arena layout (buffers
+as rectangles over steps); --json writes the report (arena_bytes, bound_bytes, input_bytes, input_in_sram,
+total_sram_bytes, flash_bytes, ...).
+
+SRAM: an int8 image the plan overwrites (the input pool) is part of the plan's memory, so it sits in SRAM; an input
+the delegate only reads (a float frame quantized patch row by patch row, an int8 image it may not overwrite) is
+read in place from the caller's buffer (on the device the frame buffer, e.g. SDRAM) and is not counted.
 """
 from __future__ import annotations
 
@@ -21,9 +26,10 @@ class MemoryReport:
     arena_bytes: int  # the arena the runtime needs (past the input pool)
     bound_bytes: int  # live-set lower bound over the planned buffers (the pool input included when overwritten)
     input_bytes: int  # the delegate's input buffers (the caller's; the pool when overwritten)
-    total_sram_bytes: int  # input_bytes + arena_bytes (+ int8 outputs kept outside the arena: none)
+    total_sram_bytes: int  # input pool (the overwritten input, when input_in_sram) + arena_bytes
     flash_bytes: int  # constants: weights, biases, multipliers, tables
     input_pool_bytes: int = 0
+    input_in_sram: bool = False  # the input is the pool the plan overwrites (else it is read in place)
     planned_bytes: int = 0  # input pool + arena: what the bound is compared with
     efficiency: float = 1.0  # planned_bytes / bound_bytes
     planner: str = ""
@@ -38,9 +44,11 @@ class MemoryReport:
         return asdict(self)
 
     def summary(self) -> str:
+        where = (f"in SRAM: the input pool of {self.input_pool_bytes:,d} B the plan overwrites" if self.input_in_sram
+                 else "read in place from the caller's buffer (frame buffer): not in SRAM")
         lines = [f"arena            {self.arena_bytes:>10,d} B  (planner '{self.planner}')",
-                 f"input            {self.input_bytes:>10,d} B  (input pool {self.input_pool_bytes:,d} B)",
-                 f"total SRAM       {self.total_sram_bytes:>10,d} B",
+                 f"input            {self.input_bytes:>10,d} B  ({where})",
+                 f"total SRAM       {self.total_sram_bytes:>10,d} B  (arena{' + input' if self.input_in_sram else ''})",
                  f"live-set bound   {self.bound_bytes:>10,d} B  (pool + arena = {self.planned_bytes:,d} B, "
                  f"efficiency {self.efficiency:.3f})",
                  f"flash            {self.flash_bytes:>10,d} B",
@@ -64,8 +72,8 @@ def report_of(program: Program, placement=None, arch=None) -> MemoryReport:
               for b in bufs]
     rep = MemoryReport(
         arena_bytes=int(program.arena_bytes), bound_bytes=int(bound), input_bytes=int(inputs),
-        total_sram_bytes=int(inputs + program.arena_bytes), flash_bytes=int(program.weight_bytes()),
-        input_pool_bytes=int(pool), planned_bytes=int(planned), efficiency=planned / bound if bound else 1.0,
+        total_sram_bytes=int(planned), flash_bytes=int(program.weight_bytes()), input_pool_bytes=int(pool),
+        input_in_sram=pool > 0, planned_bytes=int(planned), efficiency=planned / bound if bound else 1.0,
         planner=getattr(placement, "planner", ""), peak_step=peak,
         peak_op=f"{step_op.kind} {step_op.name}" if step_op else "", peak_buffers=peak_bufs, live_bytes=live,
         layout=layout)
@@ -167,6 +175,7 @@ def memory_main(argv=None) -> int:
         if len(reports) > 1:
             for key in ("arena_bytes", "bound_bytes", "input_bytes", "total_sram_bytes", "flash_bytes"):
                 payload[key] = max(r.to_dict()[key] for r in reports)
+            payload["input_in_sram"] = any(r.input_in_sram for r in reports)
         from mcuformer.io import write_json_atomic  # noqa: PLC0415  (a failed write keeps the previous report)
 
         write_json_atomic(args.json_path, payload, indent=1)

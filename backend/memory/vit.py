@@ -123,8 +123,9 @@ def build_vit_ir(arch, int8_input: bool = True, overwrite_input: bool = True) ->
 
 def plan_vit(arch, int8_input: bool = True, overwrite_input: bool = True, passes=None) -> MemoryReport:
     """Plans ViT(arch) as the backend would deploy it. Default: an int8 image input the delegate may overwrite
-    (MCUFormerPartitioner(overwrite_input=True)); int8_input=False models the float-input export (our own
-    quantized copy of the image lives in the arena)."""
+    (MCUFormerPartitioner(overwrite_input=True)), in SRAM. int8_input=False models the float-input export: the
+    float frame is read in place and quantized patch row by patch row (one patch row of int8 pixels in the arena),
+    so it does not count against SRAM."""
     program = run_passes(build_vit_ir(arch, int8_input, overwrite_input), passes)
     placement = plan_program(program)
     return report_of(program, placement, arch=arch)

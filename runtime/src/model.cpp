@@ -126,6 +126,8 @@ class Runner {
       const bool pool = in == 0 && m_.input_overwrite && tt->dtype() == fb::DType::INT8;
       return pool ? base + tt->offset() : base;  // the pool input sits at offset 0 (checked at load)
     }
+    const int32_t viewed = detail::input_view_of(p_, tt);  // a row of a caller's input, read in place
+    if (viewed >= 0) return static_cast<uint8_t*>(ins_[viewed].data) + (tt->view_offset() + loop_shift(t));
     if (tt->dtype() == fb::DType::FLOAT32) return static_cast<uint8_t*>(outs_[detail::find_index(p_->outputs(), t)].data);
     const uint32_t off = tt->offset();
     const int64_t shift = loop_shift(t);  // keeps the address inside the same region (checked at load)

@@ -110,6 +110,12 @@ class Checker {
     const int32_t in = find_index(p_->inputs(), t);
     if (pool_input(t)) return true;  // the caller's buffer, [0, pool bytes) of it is the pool (io_lists_ok)
     if (in >= 0) return d == fb::DType::INT8 || d == fb::DType::FLOAT32;  // the caller's buffer; offset unused
+    if (input_view_of(p_, tt) >= 0) {  // a view of a caller's input: its dtype, aligned, inside it (shifts: loop_ok)
+      const fb::Tensor* root = tensor(tt->view_of());
+      Shape rs;
+      if (is_output(t) || root->view_of() >= 0 || root->dtype() != d || !read_shape(root, &rs)) return false;
+      return tt->view_offset() % fb_dtype_size(d) == 0 && tt->view_offset() + nbytes <= rs.numel * fb_dtype_size(d);
+    }
     if (d == fb::DType::FLOAT32) return is_output(t);  // float tensors exist only at the delegate boundary
     if (d != fb::DType::INT8) return false;
     // An int8 activation in the address space: wholly in the input pool or wholly in the arena.
@@ -120,8 +126,9 @@ class Checker {
     return true;
   }
 
-  // Where an op may write: an int8 activation (not a delegate input), or a float32 delegate output.
-  bool writable(int32_t t) const { return !is_constant(t) && !is_input(t); }
+  // Where an op may write: an int8 activation (not a delegate input or a view of one), or a float32 delegate output.
+  bool writable(int32_t t) const { return !is_constant(t) && !is_input(t) && !input_view(t); }
+  bool input_view(int32_t t) const { return input_view_of(p_, tensor(t)) >= 0; }
 
   bool same_shape(const Shape& a, const Shape& b) const {
     if (a.rank != b.rank) return false;
@@ -170,7 +177,8 @@ class Checker {
 
   // LOOP: the body [i + 1, end) lies inside the enclosing body; every listed tensor is an int8 activation of the
   // address space whose shifted range, over all iterations of all enclosing loops that list it, stays inside the
-  // region (input pool or arena) its unshifted offset is in.
+  // region (input pool or arena) its unshifted offset is in, or a view of a caller's input that stays inside that
+  // input, shifted by whole elements (a float row stays 4-byte aligned).
   bool loop_ok(const fb::Op* op, uint32_t i, uint32_t parent_end) {
     const auto* q = op->params_as_LoopParams();
     if (q == nullptr || depth_ >= kMaxLoopDepth || q->count() < 1 || q->body() < 0) return false;
@@ -184,7 +192,10 @@ class Checker {
     loops_[depth_++] = Frame{q, static_cast<uint32_t>(end)};
     for (uint32_t j = 0; j < n; ++j) {
       const int32_t t = ts->Get(j);
-      if (t < 0 || t >= num_tensors_ || is_constant(t) || is_input(t) || dtype(t) != fb::DType::INT8) return false;
+      if (t < 0 || t >= num_tensors_ || is_constant(t) || is_input(t)) return false;
+      const bool viewed = input_view(t);
+      if (!viewed && dtype(t) != fb::DType::INT8) return false;
+      const int64_t esize = static_cast<int64_t>(fb_dtype_size(dtype(t)));
       for (uint32_t k = 0; k < j; ++k) {
         if (ts->Get(k) == t) return false;
       }
@@ -195,14 +206,16 @@ class Checker {
           if (dts->Get(k) != t) continue;
           const int64_t span = static_cast<int64_t>(loops_[d].p->count() - 1) * loops_[d].p->strides()->Get(k);
           if (span > kMaxSpan || span < -kMaxSpan) return false;  // beyond any address space; keeps sums exact
+          if (loops_[d].p->strides()->Get(k) % esize != 0) return false;
           (span < 0 ? lo : hi) += span;
         }
       }
-      const int64_t off = tensor(t)->offset();
-      const int64_t nbytes = static_cast<int64_t>(shape(t).numel);
+      const int64_t nbytes = static_cast<int64_t>(shape(t).numel) * esize;
       const int64_t pool = p_->input_pool_bytes();
-      const int64_t region_lo = off < pool ? 0 : pool;
-      const int64_t region_hi = off < pool ? pool : static_cast<int64_t>(space_);
+      const int64_t off = viewed ? tensor(t)->view_offset() : tensor(t)->offset();
+      const int64_t region_lo = viewed || off < pool ? 0 : pool;
+      const int64_t region_hi = viewed ? static_cast<int64_t>(shape(tensor(t)->view_of()).numel) * esize
+                                       : off < pool ? pool : static_cast<int64_t>(space_);
       if (off + lo < region_lo || off + hi + nbytes > region_hi) return false;
     }
     return true;
@@ -221,8 +234,8 @@ class Checker {
       case fb::OpParams::QuantizeParams: {
         const auto* q = op->params_as_QuantizeParams();
         if (!operands(op, 1, 1, 1)) return false;
-        return dtype(in(0)) == fb::DType::FLOAT32 && is_input(in(0)) && i8_act(out(0)) && zp_ok(q->zero_point()) &&
-               same_shape(shape(in(0)), shape(out(0)));
+        return dtype(in(0)) == fb::DType::FLOAT32 && (is_input(in(0)) || input_view(in(0))) && i8_act(out(0)) &&
+               zp_ok(q->zero_point()) && same_shape(shape(in(0)), shape(out(0)));
       }
       case fb::OpParams::DequantizeParams: {
         const auto* q = op->params_as_DequantizeParams();

@@ -61,6 +61,18 @@ inline int32_t find_index(const flatbuffers::Vector<int32_t>* v, int32_t t) {
   return -1;
 }
 
+// The caller's buffer behind tensor t when t is a view of a delegate input outside the input pool (a patch row of
+// the float frame, read in place): that input's index, or -1. Such a view is addressed in the caller's buffer at
+// its view_offset (+ LOOP shifts), not in the address space.
+inline int32_t input_view_of(const fb::Program* p, const fb::Tensor* t) {
+  const int32_t root = t->view_of();
+  if (root < 0 || p->tensors() == nullptr || static_cast<uint32_t>(root) >= p->tensors()->size()) return -1;
+  const int32_t in = find_index(p->inputs(), root);
+  const bool pool = in == 0 && p->input_overwrite() && p->tensors()->Get(static_cast<uint32_t>(root))->dtype() ==
+                                                            fb::DType::INT8;
+  return pool ? -1 : in;
+}
+
 Status check_program(const fb::Program* p, const uint8_t* blob, size_t blob_size);
 
 }  // namespace detail
