@@ -2,8 +2,9 @@
 
 Token-wise chain (MLP; any LayerNorm -> Linear/Lut/Rescale ... -> residual Add):
     LOOP token i < N:  LayerNorm(x_i) -> linear factors (GELU table fused) -> y;  x_i <- Add(x_i, y)   (in place)
-Attention (LayerNorm -> qkv factors -> reshape/permute/split -> q.k^T -> scale -> softmax -> .v -> proj -> +res):
-    LOOP token j < N:  LayerNorm(x_j) -> factors -> [k_j, v_j] -> copied per head into K [H,N,d], V [H,N,d]
+Attention in canon_attention's form (LayerNorm -> shared factors -> q, k, v projections, each split into heads ->
+q.k^T -> scale -> softmax -> .v -> heads merged -> proj -> +res):
+    LOOP token j < N:  LayerNorm(x_j) -> factors -> k_j, v_j -> copied per head into K [H,N,d], V [H,N,d]
     LOOP query i < N:  LayerNorm(x_i) -> factors -> q_i (recomputed per row, never stored for all tokens)
                        LOOP head h < H: s = q_ih . K_h^T (a row of N) -> scale -> softmax -> o_ih = s . V_h
                        proj factors(o_i) -> y;  x_i <- Add(x_i, y)   (in place: row i is no longer needed by others)
@@ -13,7 +14,7 @@ unfused op on a row, with the same parameters: bit-exact with the unfused progra
 from __future__ import annotations
 
 from ..ir import Op, Program
-from ._graph import consumers, is_io, like, loop, make_view_of, replace_ops, slice_rows, view
+from ._graph import consumers, is_io, like, loop, make_view_of, view
 
 TOKENWISE = {"Linear", "Lut", "Rescale"}
 
@@ -90,6 +91,24 @@ def _token_chain(m: _Match, k: int):
     return {k, add, *ks}, k, loop(n, body, {xin: e, xout: e}, f"{ln.name}_tokens")
 
 
+def _heads(m: _Match, flat: int, n: int):
+    """(op indices, [1, H, N, d] tensor, H, d) when flat [1, N, H*d] is split into heads canonically
+    (canon_attention: Reshape [1, N, H, d] -> Permute [0, 2, 1, 3], or one Reshape for a single head)."""
+    p = m.p
+    j = m.only(flat)
+    if j is None or p.ops[j].kind != "Reshape":
+        return None
+    s = p.tensors[p.ops[j].outputs[0]].shape
+    a = p.tensors[flat].shape[-1]
+    if s == (1, 1, n, a):
+        return [j], p.ops[j].outputs[0], 1, a
+    jp = m.only(p.ops[j].outputs[0])
+    if len(s) != 4 or s[:2] != (1, n) or jp is None or p.ops[jp].kind != "Permute" or \
+            list(p.ops[jp].params["perm"]) != [0, 2, 1, 3]:
+        return None
+    return [j, jp], p.ops[jp].outputs[0], s[2], s[3]
+
+
 def _attention(m: _Match, k: int):
     p = m.p
     ln = p.ops[k]
@@ -98,29 +117,29 @@ def _attention(m: _Match, k: int):
     if len(shape) != 3 or shape[0] != 1 or len(m.cons.get(x, [])) != 2 or is_io(p, x):
         return None
     n, e = shape[1], shape[2]
-    ks, qkv, j = m.chain(ln.outputs[0], {"Linear"})
-    if not ks or j is None or p.ops[j].kind != "Reshape":
+    pre, b, _ = m.chain(ln.outputs[0], {"Linear"})  # shared by q, k and v (LayerNorm, a low-rank first factor)
+    if is_io(p, b) or len(m.cons.get(b, [])) != 3:
         return None
-    r5 = p.tensors[p.ops[j].outputs[0]].shape
-    if len(r5) != 5 or r5[:3] != (1, n, 3):
+    roles, split_ops = {}, []
+    for j0 in m.cons[b]:  # three projections from b, each split into heads
+        if p.ops[j0].kind != "Linear" or p.ops[j0].inputs[0] != b:
+            return None
+        more, flat, _ = m.chain(p.ops[j0].outputs[0], {"Linear"})
+        hit = _heads(m, flat, n)
+        if hit is None:
+            return None
+        ops_h, t, heads, d = hit
+        user = m.only(t)
+        if user is None or p.ops[user].kind != "Matmul":
+            return None
+        role = "q" if p.ops[user].inputs[0] == t else "k" if p.ops[user].params.get("transpose_b") else "v"
+        roles[role] = ([j0] + more, t, heads, d)
+        split_ops += ops_h
+    if sorted(roles) != ["k", "q", "v"] or len({(r[2], r[3]) for r in roles.values()}) != 1:
         return None
-    heads, d = r5[3], r5[4]
+    heads, d = roles["q"][2], roles["q"][3]
     a_dim = heads * d
-    jp = m.only(p.ops[j].outputs[0])
-    if jp is None or p.ops[jp].kind != "Permute" or list(p.ops[jp].params["perm"]) != [2, 0, 3, 1, 4]:
-        return None
-    split = {}
-    for js in m.cons.get(p.ops[jp].outputs[0], []):
-        s = p.ops[js]
-        if s.kind != "Slice" or s.params["axis"] != 0 or s.params["step"] != 1:
-            return None
-        jr = m.only(s.outputs[0])
-        if jr is None or p.ops[jr].kind != "Reshape" or p.tensors[p.ops[jr].outputs[0]].shape != (1, heads, n, d):
-            return None
-        split[s.params["start"]] = (js, jr, p.ops[jr].outputs[0])
-    if sorted(split) != [0, 1, 2]:
-        return None
-    q, kk, v = (split[i][2] for i in range(3))
+    q, kk, v = (roles[r][1] for r in "qkv")
     jm = m.only(q)
     if jm is None or m.only(kk) != jm:
         return None
@@ -136,39 +155,41 @@ def _attention(m: _Match, k: int):
     jt = m.only(mm2.outputs[0])
     if jt is None:
         return None
-    t_op = p.ops[jt]  # heads -> tokens transpose; with one head the lowering emits it as a Reshape
+    t_op = p.ops[jt]  # heads -> tokens transpose; with one head it is a Reshape
     if not ((t_op.kind == "Permute" and list(t_op.params["perm"]) == [0, 2, 1, 3]) or
-            (t_op.kind == "Reshape" and heads == 1 and p.tensors[t_op.outputs[0]].shape == (1, n, 1, d))):
+            (t_op.kind == "Reshape" and heads == 1)):
         return None
-    jr = m.only(p.ops[jt].outputs[0])
+    jr = m.only(p.ops[jt].outputs[0]) if t_op.kind == "Permute" else jt
     if jr is None or p.ops[jr].kind != "Reshape" or p.tensors[p.ops[jr].outputs[0]].shape != (1, n, a_dim):
         return None
     proj_ks, y, ja = m.chain(p.ops[jr].outputs[0], {"Linear"})
     add = _residual(m, x, y, ja)
     if add is None or not proj_ks or is_io(p, p.ops[add].outputs[0]):
         return None
-    removed = {k, j, jp, jm, j2, jt, jr, add, *ks, *score_ks, *proj_ks} | {a for s in split.values() for a in s[:2]}
+    removed = {k, jm, j2, jt, jr, add, *pre, *split_ops, *score_ks, *proj_ks} | {
+        j for r in roles.values() for j in r[0]}
 
     # K and V for all tokens, head-major [H, N, d]
     kbuf = like(p, kk, (heads, n, d), f"{ln.name}_K")
     vbuf = like(p, v, (heads, n, d), f"{ln.name}_V")
-    last = p.ops[ks[-1]]
-    pre = ks[:-1]
     xin = view(p, x, 0, (1, 1, e), f"{p.tensors[x].name}_row")
 
-    def qkv_prefix(tag):
+    def qkv_rows(tag, branches):
         ln_s = like(p, ln.outputs[0], (1, 1, e), f"{ln.name}_{tag}")
         ops = [Op("LayerNorm", [xin] + ln.inputs[1:], [ln_s], dict(ln.params), ln.name)]
         more, cur = _emit_row_ops(p, pre, ln_s, f"{ln.name}_{tag}")
-        return ops + more, cur
+        ops += more
+        rows = []
+        for r in branches:
+            more, row = _emit_row_ops(p, roles[r][0], cur, f"{ln.name}_{r}")
+            ops += more
+            rows.append(row)
+        return ops, rows
 
-    # pass 1: K and V rows
-    ops1, cur = qkv_prefix("kv")
-    kv = like(p, qkv, (1, 1, 2 * a_dim), f"{ln.name}_kv_row")
-    ops1.append(Op("Linear", [cur] + slice_rows(p, last, a_dim, 3 * a_dim, f"{last.name}_kv"), [kv],
-                   dict(last.params), last.name))
-    ksrc, kdst = view(p, kv, 0, (1, d), f"{ln.name}_k_src"), view(p, kbuf, 0, (1, d), f"{ln.name}_k_dst")
-    vsrc, vdst = view(p, kv, a_dim, (1, d), f"{ln.name}_v_src"), view(p, vbuf, 0, (1, d), f"{ln.name}_v_dst")
+    # pass 1: K and V rows, copied head by head into K and V
+    ops1, (k_row, v_row) = qkv_rows("kv", "kv")
+    ksrc, kdst = view(p, k_row, 0, (1, d), f"{ln.name}_k_src"), view(p, kbuf, 0, (1, d), f"{ln.name}_k_dst")
+    vsrc, vdst = view(p, v_row, 0, (1, d), f"{ln.name}_v_src"), view(p, vbuf, 0, (1, d), f"{ln.name}_v_dst")
     ops1 += loop(heads, [Op("Reshape", [ksrc], [kdst], {}, f"{ln.name}_k")], {ksrc: d, kdst: n * d}, "k_heads")
     ops1 += loop(heads, [Op("Reshape", [vsrc], [vdst], {}, f"{ln.name}_v")], {vsrc: d, vdst: n * d}, "v_heads")
     new = loop(n, ops1, {xin: e, kdst: d, vdst: d}, f"{ln.name}_kv_tokens")
@@ -177,10 +198,7 @@ def _attention(m: _Match, k: int):
     out = p.ops[add].outputs[0]
     make_view_of(p, out, x, 0)
     xout = view(p, out, 0, (1, 1, e), f"{p.tensors[out].name}_row")
-    ops2, cur = qkv_prefix("q")
-    q_s = like(p, q, (1, 1, a_dim), f"{ln.name}_q_row")
-    ops2.append(Op("Linear", [cur] + slice_rows(p, last, 0, a_dim, f"{last.name}_q"), [q_s], dict(last.params),
-                   last.name))
+    ops2, (q_s,) = qkv_rows("q", "q")
     o_s = like(p, mm2.outputs[0], (1, 1, a_dim), f"{mm2.name}_row")
     qh, kh = view(p, q_s, 0, (1, d), f"{ln.name}_q_h"), view(p, kbuf, 0, (n, d), f"{ln.name}_K_h")
     vh, oh = view(p, vbuf, 0, (n, d), f"{ln.name}_V_h"), view(p, o_s, 0, (1, d), f"{mm2.name}_o_h")
