@@ -14,6 +14,8 @@ data by the same element map gives the same tensors.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..ir import Op, Program
@@ -33,17 +35,30 @@ def _trace_back(p: Program, prod: dict, t: int):
     return t, chain[::-1]
 
 
-def _ids(p: Program, src: int, chain: list[int]) -> np.ndarray:
-    """Where each element of the chain's result comes from: its flat index in src."""
-    ids = np.arange(p.tensors[src].numel, dtype=np.int64).reshape(p.tensors[src].shape)
-    for j in chain:
-        op = p.ops[j]
-        ids = KERNELS[op.kind]([ids], op.params, p.tensors[op.outputs[0]].shape)
+def _signature(p: Program, src: int, chain: list[int]) -> tuple:
+    return (p.tensors[src].shape,) + tuple(
+        (p.ops[j].kind, tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in p.ops[j].params.items())),
+         p.tensors[p.ops[j].outputs[0]].shape) for j in chain)
+
+
+@functools.lru_cache(maxsize=4096)  # the same block shape repeats (depth, plan_vit in a search): compute it once
+def _ids(signature: tuple) -> np.ndarray:
+    """Where each element of a movement chain's result comes from: its flat index in the chain's source."""
+    ids = np.arange(int(np.prod(signature[0])), dtype=np.int32).reshape(signature[0])
+    for kind, params, shape in signature[1:]:
+        ids = KERNELS[kind]([ids], {k: list(v) if isinstance(v, tuple) else v for k, v in params}, shape)
+    ids.setflags(write=False)
     return ids
 
 
-def _column_offset(ids: np.ndarray, c: int, heads: int, n: int, d: int) -> int | None:
-    """off when ids[h, i, j] == i * c + off + h * d + j for all (h, i, j), else None."""
+@functools.lru_cache(maxsize=4096)
+def _column_offset(signature: tuple, transposed: bool, heads: int, n: int, d: int) -> int | None:
+    """off when element (h, i, j) of the chain's result is ids[h, i, j] == i * c + off + h * d + j of its source
+    [.., N, c] for all (h, i, j) (k^T [.., H, d, N] when transposed), else None."""
+    c = signature[0][-1]
+    ids = _ids(signature)
+    if transposed:
+        ids = np.swapaxes(ids.reshape(heads, d, n), 1, 2)
     r = ids.reshape(heads, n, d)
     off = int(r[0, 0, 0])
     if off < 0 or off + heads * d > c:
@@ -59,13 +74,9 @@ def _operand(p: Program, prod: dict, t: int, heads: int, n: int, d: int, transpo
     src, chain = _trace_back(p, prod, t)
     if src not in prod or p.ops[prod[src]].kind != "Linear" or is_io(p, src):
         return None
-    c = p.tensors[src].shape[-1]
-    if p.tensors[src].numel != n * c:
+    if p.tensors[src].numel != n * p.tensors[src].shape[-1]:
         return None
-    ids = _ids(p, src, chain)
-    if transposed:  # k^T [.., H, d, N]
-        ids = np.swapaxes(ids.reshape(heads, d, n), 1, 2)
-    off = _column_offset(ids, c, heads, n, d)
+    off = _column_offset(_signature(p, src, chain), transposed, heads, n, d)
     return None if off is None else (prod[src], off)
 
 
@@ -100,16 +111,21 @@ def _merge(p: Program, cons: dict, o: int, heads: int, n: int, d: int):
     while len(cons.get(t, [])) == 1 and not is_io(p, t) and p.ops[cons[t][0]].kind in MOVES:
         chain.append(cons[t][0])
         t = p.ops[cons[t][0]].outputs[0]
-    if not chain:
-        return None
+    return (chain, t) if chain and _merges_heads(_signature(p, o, chain), heads, n, d) else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _merges_heads(signature: tuple, heads: int, n: int, d: int) -> bool:
     want = np.arange(heads * n * d).reshape(heads, n, d).transpose(1, 0, 2).ravel()
-    return (chain, t) if np.array_equal(_ids(p, o, chain).ravel(), want) else None
+    return bool(np.array_equal(_ids(signature).ravel(), want))
 
 
-def _rewrite_one(p: Program, done: set) -> bool:
+def run(program: Program) -> Program:
+    p = program
     prod, cons = producers(p), consumers(p)
+    before, after, removed = {}, {}, set()  # new ops by op index; old merge ops
     for k1, mm1 in enumerate(p.ops):
-        if mm1.kind != "Matmul" or id(mm1) in done:
+        if mm1.kind != "Matmul":
             continue
         shape = p.tensors[mm1.outputs[0]].shape
         qshape = p.tensors[mm1.inputs[0]].shape
@@ -132,7 +148,6 @@ def _rewrite_one(p: Program, done: set) -> bool:
         k = _operand(p, prod, mm1.inputs[1], heads, n, d, not mm1.params.get("transpose_b"))
         v = _operand(p, prod, mm2.inputs[1], heads, n, d, False)
         merge = _merge(p, cons, mm2.outputs[0], heads, n, d)
-        done.add(id(mm1))
         if q is None or k is None or v is None or merge is None:
             continue
         base = mm1.name
@@ -151,27 +166,18 @@ def _rewrite_one(p: Program, done: set) -> bool:
             merge_ops = [Op("Permute", [o], [tok], {"perm": [0, 2, 1, 3]}, mm2.name),
                          Op("Reshape", [tok], [flat], {}, mm2.name)]
         merge_ops.append(Op("Reshape", [flat], [m], {}, mm2.name))  # same shape: canon_movement drops it
-        ops = []
-        for j, op in enumerate(p.ops):
-            if j in chain:
-                continue
-            if j == k1:
-                ops += q_ops + k_ops
-            if j == k2:
-                ops += v_ops
+        before.setdefault(k1, []).extend(q_ops + k_ops)
+        before.setdefault(k2, []).extend(v_ops)
+        after[k2] = merge_ops
+        removed.update(chain)
+    if not after:
+        return program
+    ops = []
+    for j, op in enumerate(p.ops):
+        ops += before.get(j, [])
+        if j not in removed:
             ops.append(op)
-            if j == k2:
-                ops += merge_ops
-        p.ops = ops
-        return True
-    return False
-
-
-def run(program: Program) -> Program:
-    done: set = set()
-    changed = False
-    while _rewrite_one(program, done):
-        changed = True
-    if changed:
-        canon_movement.remove_dead(program)
-    return program
+        ops += after.get(j, [])
+    p.ops = ops
+    canon_movement.remove_dead(p)  # the old projections and head splits
+    return p

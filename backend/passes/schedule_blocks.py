@@ -63,32 +63,71 @@ def _emit_row_ops(p: Program, ks: list[int], src: int, name: str):
     return out, cur
 
 
-def _token_chain(m: _Match, k: int):
-    """LayerNorm at k starting a token-wise chain closed by a residual add."""
+def _block_input(m: _Match, k: int, users: int):
+    """(x, LayerNorm op or None) for a block anchored at op k: a LayerNorm reading x (pre-LN) or, post-LN, an op
+    reading x directly; x is the token buffer [1, N, E], read by the block and its residual add (`users` ops)."""
     p = m.p
-    ln = p.ops[k]
-    x = ln.inputs[0]
+    op = p.ops[k]
+    x = op.inputs[0]
     shape = p.tensors[x].shape
-    if len(shape) != 3 or shape[0] != 1 or len(m.cons.get(x, [])) != 2 or is_io(p, x):
+    if len(shape) != 3 or shape[0] != 1 or is_io(p, x) or p.tensors[x].is_constant:
         return None
-    ks, y, j = m.chain(ln.outputs[0])
+    ln = op if op.kind == "LayerNorm" else None
+    if len(m.cons.get(x, [])) != (2 if ln is not None else users):
+        return None
+    return x, ln
+
+
+def _close(m: _Match, x: int, add: int, xin: int, ys: int, ln) -> tuple[list[Op], int, set]:
+    """The residual add of row i written over x's row i; post-LN (no LayerNorm in front), the LayerNorm after the add
+    joins the loop (it is per token). Returns (ops, the row view written, extra ops removed)."""
+    p = m.p
+    a = p.ops[add]
+    e = p.tensors[x].shape[-1]
+    tail = m.only(a.outputs[0]) if ln is None else None
+    if tail is not None and (p.ops[tail].kind != "LayerNorm" or is_io(p, p.ops[tail].outputs[0])
+                             or p.tensors[p.ops[tail].outputs[0]].shape != p.tensors[x].shape):
+        tail = None
+    final = a.outputs[0] if tail is None else p.ops[tail].outputs[0]
+    make_view_of(p, final, x, 0)
+    xout = view(p, final, 0, (1, 1, e), f"{p.tensors[final].name}_row")
+    operands = [xin if t == x else ys for t in a.inputs]
+    if tail is None:
+        return [Op("Add", operands, [xout], dict(a.params), a.name)], xout, set()
+    t = p.ops[tail]
+    s = like(p, a.outputs[0], (1, 1, e), f"{a.name}_row")
+    return [Op("Add", operands, [s], dict(a.params), a.name),
+            Op("LayerNorm", [s] + t.inputs[1:], [xout], dict(t.params), t.name)], xout, {tail}
+
+
+def _token_chain(m: _Match, k: int):
+    """A token-wise chain from x (through a LayerNorm, or post-LN directly) closed by a residual add of x."""
+    p = m.p
+    hit = _block_input(m, k, 2)
+    if hit is None:
+        return None
+    x, ln = hit
+    if ln is not None:
+        ks, y, j = m.chain(ln.outputs[0])
+    elif p.ops[k].kind in TOKENWISE:
+        more, y, j = m.chain(p.ops[k].outputs[0])
+        ks = [k] + more
+    else:
+        return None
     add = _residual(m, x, y, j)
-    if add is None or not ks or p.tensors[y].shape != shape:
+    shape = p.tensors[x].shape
+    if add is None or not ks or p.tensors[y].shape != shape or is_io(p, p.ops[add].outputs[0]):
         return None
     n, e = shape[1], shape[2]
-    out = p.ops[add].outputs[0]
-    if is_io(p, out):
-        return None
     xin = view(p, x, 0, (1, 1, e), f"{p.tensors[x].name}_row")
-    make_view_of(p, out, x, 0)
-    xout = view(p, out, 0, (1, 1, e), f"{p.tensors[out].name}_row")
-    ln_s = like(p, ln.outputs[0], (1, 1, e), f"{ln.name}_row")
-    body = [Op("LayerNorm", [xin] + ln.inputs[1:], [ln_s], dict(ln.params), ln.name)]
-    ops, ys = _emit_row_ops(p, ks, ln_s, ln.name)
-    body += ops
-    a = p.ops[add]
-    body.append(Op("Add", [xin if t == x else ys for t in a.inputs], [xout], dict(a.params), a.name))
-    return {k, add, *ks}, k, loop(n, body, {xin: e, xout: e}, f"{ln.name}_tokens")
+    body, cur = [], xin
+    if ln is not None:
+        cur = like(p, ln.outputs[0], (1, 1, e), f"{ln.name}_row")
+        body.append(Op("LayerNorm", [xin] + ln.inputs[1:], [cur], dict(ln.params), ln.name))
+    ops, ys = _emit_row_ops(p, ks, cur, p.ops[k].name)
+    closing, xout, extra = _close(m, x, add, xin, ys, ln)
+    body += ops + closing
+    return {k, add, *ks, *extra}, k, loop(n, body, {xin: e, xout: e}, f"{p.ops[k].name}_tokens")
 
 
 def _heads(m: _Match, flat: int, n: int):
@@ -111,17 +150,23 @@ def _heads(m: _Match, flat: int, n: int):
 
 def _attention(m: _Match, k: int):
     p = m.p
-    ln = p.ops[k]
-    x = ln.inputs[0]
-    shape = p.tensors[x].shape
-    if len(shape) != 3 or shape[0] != 1 or len(m.cons.get(x, [])) != 2 or is_io(p, x):
+    hit = _block_input(m, k, 4)  # post-LN: x feeds the q, k, v projections and the residual add
+    if hit is None:
         return None
-    n, e = shape[1], shape[2]
-    pre, b, _ = m.chain(ln.outputs[0], {"Linear"})  # shared by q, k and v (LayerNorm, a low-rank first factor)
-    if is_io(p, b) or len(m.cons.get(b, [])) != 3:
+    x, ln = hit
+    n, e = p.tensors[x].shape[1:]
+    if ln is not None:
+        pre, b, _ = m.chain(ln.outputs[0], {"Linear"})  # shared by q, k and v (a low-rank first factor)
+        starts = m.cons.get(b, [])
+    else:
+        pre, b = [], x
+        starts = [j for j in m.cons[x] if p.ops[j].kind == "Linear"]
+        if k != min(starts, default=-1):
+            return None
+    if is_io(p, b) or len(starts) != 3:
         return None
     roles, split_ops = {}, []
-    for j0 in m.cons[b]:  # three projections from b, each split into heads
+    for j0 in starts:  # three projections from b, each split into heads
         if p.ops[j0].kind != "Linear" or p.ops[j0].inputs[0] != b:
             return None
         more, flat, _ = m.chain(p.ops[j0].outputs[0], {"Linear"})
@@ -166,42 +211,42 @@ def _attention(m: _Match, k: int):
     add = _residual(m, x, y, ja)
     if add is None or not proj_ks or is_io(p, p.ops[add].outputs[0]):
         return None
-    removed = {k, jm, j2, jt, jr, add, *pre, *split_ops, *score_ks, *proj_ks} | {
-        j for r in roles.values() for j in r[0]}
+    removed = {jm, j2, jt, jr, add, *pre, *split_ops, *score_ks, *proj_ks} | {
+        j for r in roles.values() for j in r[0]} | ({k} if ln is not None else set())
 
     # K and V for all tokens, head-major [H, N, d]
-    kbuf = like(p, kk, (heads, n, d), f"{ln.name}_K")
-    vbuf = like(p, v, (heads, n, d), f"{ln.name}_V")
+    name = p.ops[k].name
+    kbuf = like(p, kk, (heads, n, d), f"{name}_K")
+    vbuf = like(p, v, (heads, n, d), f"{name}_V")
     xin = view(p, x, 0, (1, 1, e), f"{p.tensors[x].name}_row")
 
     def qkv_rows(tag, branches):
-        ln_s = like(p, ln.outputs[0], (1, 1, e), f"{ln.name}_{tag}")
-        ops = [Op("LayerNorm", [xin] + ln.inputs[1:], [ln_s], dict(ln.params), ln.name)]
-        more, cur = _emit_row_ops(p, pre, ln_s, f"{ln.name}_{tag}")
+        ops, cur = [], xin
+        if ln is not None:
+            cur = like(p, ln.outputs[0], (1, 1, e), f"{name}_{tag}")
+            ops.append(Op("LayerNorm", [xin] + ln.inputs[1:], [cur], dict(ln.params), ln.name))
+        more, cur = _emit_row_ops(p, pre, cur, f"{name}_{tag}")
         ops += more
         rows = []
         for r in branches:
-            more, row = _emit_row_ops(p, roles[r][0], cur, f"{ln.name}_{r}")
+            more, row = _emit_row_ops(p, roles[r][0], cur, f"{name}_{r}")
             ops += more
             rows.append(row)
         return ops, rows
 
     # pass 1: K and V rows, copied head by head into K and V
     ops1, (k_row, v_row) = qkv_rows("kv", "kv")
-    ksrc, kdst = view(p, k_row, 0, (1, d), f"{ln.name}_k_src"), view(p, kbuf, 0, (1, d), f"{ln.name}_k_dst")
-    vsrc, vdst = view(p, v_row, 0, (1, d), f"{ln.name}_v_src"), view(p, vbuf, 0, (1, d), f"{ln.name}_v_dst")
-    ops1 += loop(heads, [Op("Reshape", [ksrc], [kdst], {}, f"{ln.name}_k")], {ksrc: d, kdst: n * d}, "k_heads")
-    ops1 += loop(heads, [Op("Reshape", [vsrc], [vdst], {}, f"{ln.name}_v")], {vsrc: d, vdst: n * d}, "v_heads")
-    new = loop(n, ops1, {xin: e, kdst: d, vdst: d}, f"{ln.name}_kv_tokens")
+    ksrc, kdst = view(p, k_row, 0, (1, d), f"{name}_k_src"), view(p, kbuf, 0, (1, d), f"{name}_k_dst")
+    vsrc, vdst = view(p, v_row, 0, (1, d), f"{name}_v_src"), view(p, vbuf, 0, (1, d), f"{name}_v_dst")
+    ops1 += loop(heads, [Op("Reshape", [ksrc], [kdst], {}, f"{name}_k")], {ksrc: d, kdst: n * d}, "k_heads")
+    ops1 += loop(heads, [Op("Reshape", [vsrc], [vdst], {}, f"{name}_v")], {vsrc: d, vdst: n * d}, "v_heads")
+    new = loop(n, ops1, {xin: e, kdst: d, vdst: d}, f"{name}_kv_tokens")
 
     # pass 2: per query row
-    out = p.ops[add].outputs[0]
-    make_view_of(p, out, x, 0)
-    xout = view(p, out, 0, (1, 1, e), f"{p.tensors[out].name}_row")
     ops2, (q_s,) = qkv_rows("q", "q")
     o_s = like(p, mm2.outputs[0], (1, 1, a_dim), f"{mm2.name}_row")
-    qh, kh = view(p, q_s, 0, (1, d), f"{ln.name}_q_h"), view(p, kbuf, 0, (n, d), f"{ln.name}_K_h")
-    vh, oh = view(p, vbuf, 0, (n, d), f"{ln.name}_V_h"), view(p, o_s, 0, (1, d), f"{mm2.name}_o_h")
+    qh, kh = view(p, q_s, 0, (1, d), f"{name}_q_h"), view(p, kbuf, 0, (n, d), f"{name}_K_h")
+    vh, oh = view(p, vbuf, 0, (n, d), f"{name}_V_h"), view(p, o_s, 0, (1, d), f"{mm2.name}_o_h")
     s = like(p, mm1.outputs[0], (1, n), f"{mm1.name}_row")
     head = [Op("Matmul", [qh, kh], [s], dict(mm1.params), mm1.name)]
     for js in score_ks:
@@ -210,21 +255,21 @@ def _attention(m: _Match, k: int):
         head.append(Op(op.kind, [s] + op.inputs[1:], [s2], dict(op.params), op.name))
         s = s2
     head.append(Op("Matmul", [s, vh], [oh], dict(mm2.params), mm2.name))
-    ops2 += loop(heads, head, {qh: d, kh: n * d, vh: n * d, oh: d}, f"{ln.name}_heads")
+    ops2 += loop(heads, head, {qh: d, kh: n * d, vh: n * d, oh: d}, f"{name}_heads")
     proj, ys = _emit_row_ops(p, proj_ks, o_s, "proj")
     ops2 += proj
-    a = p.ops[add]
-    ops2.append(Op("Add", [xin if t == x else ys for t in a.inputs], [xout], dict(a.params), a.name))
-    new += loop(n, ops2, {xin: e, xout: e}, f"{ln.name}_queries")
-    return removed, k, new
+    closing, xout, extra = _close(m, x, add, xin, ys, ln)
+    ops2 += closing
+    new += loop(n, ops2, {xin: e, xout: e}, f"{name}_queries")
+    return removed | extra, k, new
 
 
 def run(program: Program) -> Program:
     m = _Match(program)  # rewrites only add tensors and turn block outputs into views: one analysis serves all
     rewrites, taken = [], set()
     for k, op in enumerate(list(program.ops)):
-        if op.kind != "LayerNorm" or k in taken:
-            continue
+        if op.kind not in ("LayerNorm", *TOKENWISE) or k in taken:
+            continue  # a block starts at its LayerNorm (pre-LN) or at its first op reading x (post-LN)
         hit = _attention(m, k) or _token_chain(m, k)
         if hit is not None:
             rewrites.append(hit)
