@@ -4,7 +4,7 @@ fused qkv + SDPA), quantized, lowered through ExecuTorch with an int8 image the 
 default), and the blob's arena, live-set bound and total SRAM compared with plan_vit(arch) exactly.
 
 Cheap enough for the suite: random weights, two calibration images, shallow networks (the plan is one block at a
-time), and one export per group of networks (each network has its own input, so each is its own delegate)."""
+time: depth 1-3 at 28 px, 1-2 at 240 px)."""
 from __future__ import annotations
 
 import random
@@ -12,12 +12,10 @@ import random
 import pytest
 import torch
 from models import styled_model
-from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-from mcuformer.backend import MCUFormerPartitioner, MCUFormerQuantizer
 from mcuformer.backend.memory import plan_vit
 from mcuformer.backend.memory.report import blob_report
-from mcuformer.backend.serialization.serialize import deserialize
+from mcuformer.backend.pipeline import lower, quantize
 from mcuformer.nas.space import FMNIST_SMALL_SPACE, FMNIST_SPACE, PAPER_SPACE
 
 
@@ -39,47 +37,20 @@ GROUPS = {
 }
 
 
-class _Several(torch.nn.Module):
-    """Independent networks in one program (one input each): one export, quantization and lowering for all."""
-
-    def __init__(self, nets):
-        super().__init__()
-        self.nets = torch.nn.ModuleList(nets)
-
-    def forward(self, *xs):
-        return tuple(net(x) for net, x in zip(self.nets, xs))
+CASES = [(group, a, style) for group, archs in GROUPS.items() for i, a in enumerate(archs)
+         for style in ("vit", ("explicit", "sdpa")[i % 2])]
 
 
-@pytest.mark.parametrize("group", list(GROUPS))
-def test_deployed_plan_is_plan_vit(group):
-    from executorch.exir import to_edge_transform_and_lower
-    from executorch.exir.passes.quantize_io_pass import quantize_input
-
-    archs = GROUPS[group]
-    cases = [(a, style) for i, a in enumerate(archs) for style in ("vit", ("explicit", "sdpa")[i % 2])]
-    nets = [styled_model(a, style) for a, style in cases]
+@pytest.mark.parametrize("group,arch,style", CASES, ids=[f"{g}-{i // 2}-{s}" for i, (g, _, s) in enumerate(CASES)])
+def test_deployed_plan_is_plan_vit(group, arch, style):
+    shape = (1, arch.in_chans, arch.img_size, arch.img_size)
     gen = torch.Generator().manual_seed(0)
-
-    def images():
-        return tuple(torch.randn((1, a.in_chans, a.img_size, a.img_size), generator=gen) for a, _ in cases)
-
-    xs = images()
-    gm = torch.export.export(_Several(nets).eval(), xs, strict=True).module(check_guards=False)
-    prepared = prepare_pt2e(gm, MCUFormerQuantizer())
-    with torch.no_grad():
-        for _ in range(2):
-            prepared(*images())
-    ep = torch.export.export(convert_pt2e(prepared), xs, strict=True)
-    for i in range(len(cases)):
-        quantize_input(ep, i)  # int8 images, as plan_vit's default models
-    part = MCUFormerPartitioner(overwrite_input=True)
-    edge = to_edge_transform_and_lower(ep, partitioner=[part])
-    gm = edge.exported_program().graph_module
-    blobs = [deserialize(getattr(gm, n.target).processed_bytes) for n in gm.graph.nodes
-             if n.op == "get_attr" and n.target.startswith("lowered_module")]
-    assert len(blobs) == len(cases), part.rejections
-    for (a, style), blob in zip(cases, blobs):
-        got, want = blob_report(blob), plan_vit(a)
-        assert blob.input_pool_bytes > 0, (style, a.short())
-        for k in ("arena_bytes", "bound_bytes", "total_sram_bytes", "input_pool_bytes", "flash_bytes"):
-            assert getattr(got, k) == getattr(want, k), (k, style, a.short(), got.summary(), want.summary())
+    x = torch.randn(shape, generator=gen)
+    q = quantize(styled_model(arch, style), (x,), [torch.randn(shape, generator=gen) for _ in range(2)])
+    low = lower(q, (x,), overwrite_input=True, int8_input=True)
+    assert low.undelegated_ops() == [], low.partitioner.rejections
+    (blob,) = low.programs()
+    got, want = blob_report(blob), plan_vit(arch)
+    assert blob.input_pool_bytes > 0
+    for k in ("arena_bytes", "bound_bytes", "total_sram_bytes", "input_pool_bytes", "flash_bytes"):
+        assert getattr(got, k) == getattr(want, k), (k, got.summary(), want.summary())

@@ -41,16 +41,16 @@ def _signature(p: Program, src: int, chain: list[int]) -> tuple:
          p.tensors[p.ops[j].outputs[0]].shape) for j in chain)
 
 
-@functools.lru_cache(maxsize=4096)  # the same block shape repeats (depth, plan_vit in a search): compute it once
 def _ids(signature: tuple) -> np.ndarray:
     """Where each element of a movement chain's result comes from: its flat index in the chain's source."""
     ids = np.arange(int(np.prod(signature[0])), dtype=np.int32).reshape(signature[0])
     for kind, params, shape in signature[1:]:
         ids = KERNELS[kind]([ids], {k: list(v) if isinstance(v, tuple) else v for k, v in params}, shape)
-    ids.setflags(write=False)
     return ids
 
 
+# The checks are cached on the chain's signature (shapes and parameters): the same block shape repeats over the
+# depth and over the candidates of a search (plan_vit), and the answers are small.
 @functools.lru_cache(maxsize=4096)
 def _column_offset(signature: tuple, transposed: bool, heads: int, n: int, d: int) -> int | None:
     """off when element (h, i, j) of the chain's result is ids[h, i, j] == i * c + off + h * d + j of its source
@@ -127,21 +127,22 @@ def run(program: Program) -> Program:
     for k1, mm1 in enumerate(p.ops):
         if mm1.kind != "Matmul":
             continue
-        shape = p.tensors[mm1.outputs[0]].shape
-        qshape = p.tensors[mm1.inputs[0]].shape
-        if len(shape) != 4 or shape[0] != 1 or shape[2] != shape[3] or len(qshape) != 4:
+        shape = p.tensors[mm1.outputs[0]].shape  # [.., H, N, N]: batch dims of size 1 (bmm: [H, N, N])
+        if len(shape) < 3 or shape[-1] != shape[-2] or int(np.prod(shape[:-3])) != 1:
             continue
-        heads, n, d = qshape[1], qshape[2], qshape[3]
-        t, k2 = mm1.outputs[0], None
+        heads, n, d = shape[-3], shape[-1], p.tensors[mm1.inputs[0]].shape[-1]
+        t, k2, scores = mm1.outputs[0], None, [mm1.outputs[0]]
         while len(cons.get(t, [])) == 1 and not is_io(p, t):
             j = cons[t][0]
             if p.ops[j].kind in ("Rescale", "Softmax"):
                 t = p.ops[j].outputs[0]
+                scores.append(t)
                 continue
             if p.ops[j].kind == "Matmul" and p.ops[j].inputs[0] == t and not p.ops[j].params.get("transpose_b"):
                 k2 = j
             break
-        if k2 is None or p.tensors[p.ops[k2].outputs[0]].shape != (1, heads, n, d):
+        if k2 is None or p.tensors[p.ops[k2].outputs[0]].numel != heads * n * d or \
+                p.tensors[p.ops[k2].outputs[0]].shape[-2:] != (n, d):
             continue
         mm2 = p.ops[k2]
         q = _operand(p, prod, mm1.inputs[0], heads, n, d, False)
@@ -158,6 +159,9 @@ def run(program: Program) -> Program:
         mm2.inputs = [mm2.inputs[0], vt]
         chain, m = merge
         o = mm2.outputs[0]
+        for t in scores:  # the same bytes seen as [1, H, N, N] / [1, H, N, d]
+            p.tensors[t].shape = (1, heads, n, n)
+        p.tensors[o].shape = (1, heads, n, d)
         flat = like(p, o, (1, n, heads * d), f"{mm2.name}_merged")
         if heads == 1:
             merge_ops = [Op("Reshape", [o], [flat], {}, mm2.name)]
