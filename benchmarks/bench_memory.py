@@ -1,6 +1,8 @@
-"""Memory benchmark: our arena vs ExecuTorch's greedy planner vs MCUFormer's formula (issue 3).
+"""Memory benchmark: our arena vs ExecuTorch's greedy planner vs MCUFormer's formula (issue 3), and the same
+architecture written in every model style the backend canonicalises (issue 14: the deployed arena vs plan_vit's).
 
-    .venv/bin/python -m benchmarks.bench_memory   # prints the table, writes benchmarks/results/memory.json
+    .venv/bin/python -m benchmarks.bench_memory                # prints the tables, writes benchmarks/results/memory.json
+    .venv/bin/python -m benchmarks.bench_memory --styles-only  # recomputes only the style rows (minutes)
 """
 from __future__ import annotations
 
@@ -31,6 +33,13 @@ ROWS: list[tuple[str, Arch]] = [
     ("fmnist p2 E96 D6 H4 M3 r.7", _arch(28, 1, 10, 2, 96, 6, 4, 16, 3.0, 0.7)),
 ]
 
+# (architecture, style) rows: each style of tests/models.py quantized (random weights, 3 random calibration images)
+# and lowered with an int8 image the plan may overwrite; its blob's arena next to plan_vit(arch)'s.
+STYLE_ARCHS: list[tuple[str, Arch]] = [
+    ("28 px p7 E32 D2 H2", _arch(28, 1, 10, 7, 32, 2, 2, 16, 2.0, 1.0)),
+    ("240 px p16 E216 D2 H4", _arch(240, 3, 10, 16, 216, 2, 4, 54, 4.0, 1.0)),
+]
+
 RUNTIME_RESERVE = 16 * 1024  # stack + runtime state allowance when checking a 320 KB fit
 BUDGET = 320 * 1024
 
@@ -59,7 +68,59 @@ def rows(et: bool = True) -> list[dict]:
     return [row(name, arch, et) for name, arch in ROWS]
 
 
+def style_row(name: str, arch: Arch, style: str) -> dict:
+    """The deployed memory of arch written in `style` (the lowered blob's own report) against plan_vit(arch)."""
+    import torch
+
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from models import styled_model
+
+    from mcuformer.backend.memory import plan_vit
+    from mcuformer.backend.memory.report import blob_report
+    from mcuformer.backend.pipeline import lower, quantize
+
+    shape = (1, arch.in_chans, arch.img_size, arch.img_size)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(shape, generator=gen)
+    q = quantize(styled_model(arch, style), (x,), [torch.randn(shape, generator=gen) for _ in range(3)])
+    low = lower(q, (x,), overwrite_input=True, int8_input=True)
+    rep, plan = blob_report(low.programs()[0]), plan_vit(arch)
+    return {"name": name, "style": style, "arch": arch.to_dict(), "delegated": low.undelegated_ops() == [],
+            "arena_bytes": rep.arena_bytes, "bound_bytes": rep.bound_bytes, "total_sram_bytes": rep.total_sram_bytes,
+            "plan_vit_arena_bytes": plan.arena_bytes, "plan_vit_total_sram_bytes": plan.total_sram_bytes,
+            "ratio": round(rep.total_sram_bytes / plan.total_sram_bytes, 4), "peak_op": rep.peak_op}
+
+
+def style_rows() -> list[dict]:
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from models import STYLES
+
+    return [style_row(name, arch, style) for name, arch in STYLE_ARCHS for style in STYLES]
+
+
+def print_styles(res: list[dict]) -> None:
+    hdr = (f"{'architecture':24s} {'style':14s} {'delegated':>9s} {'arena':>8s} {'bound':>8s} {'total':>8s} "
+           f"{'plan_vit':>8s} {'ratio':>6s}")
+    print(hdr)
+    print("-" * len(hdr))
+    for r in res:
+        print(f"{r['name']:24s} {r['style']:14s} {str(r['delegated']):>9s} {r['arena_bytes']:>8,d} "
+              f"{r['bound_bytes']:>8,d} {r['total_sram_bytes']:>8,d} {r['plan_vit_total_sram_bytes']:>8,d} "
+              f"{r['ratio']:>6.3f}")
+    print("total = int8 image (overwritten, input pool) + arena; ratio = total / plan_vit's total")
+
+
 def main() -> None:
+    out = HERE / "results" / "memory.json"
+    if "--styles-only" in sys.argv[1:]:
+        import json
+
+        res = [r for r in json.loads(out.read_text()) if "style" not in r]
+        styles = style_rows()
+        print_styles(styles)
+        write_json_atomic(out, res + styles)
+        print(f"written {out}")
+        return
     res = rows()
     hdr = (f"{'network':42s} {'ET greedy':>11s} {'formula':>9s} {'ours total':>10s} {'arena':>8s} {'bound':>8s} "
            f"{'eff':>6s} {'ET/ours':>7s}")
@@ -69,9 +130,11 @@ def main() -> None:
         print(f"{r['name']:42s} {r['et_greedy_arena_bytes'] or 0:>11,d} {r['paper_formula_bytes']:>9,d} "
               f"{r['total_sram_bytes']:>10,d} {r['arena_bytes']:>8,d} {r['bound_bytes']:>8,d} {r['efficiency']:>6.3f} "
               f"{r['vs_et_greedy'] or 0:>7.1f}")
-    out = HERE / "results" / "memory.json"
+    styles = style_rows()
+    print()
+    print_styles(styles)
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out, res)
+    write_json_atomic(out, res + styles)
     print(f"\nours total = int8 input image (overwritten, input pool) + arena; efficiency = (pool + arena) / bound;"
           f" written {out}")
 

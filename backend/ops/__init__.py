@@ -14,7 +14,7 @@ RULES: list[Rule] = [
     linear.LINEAR, linear.ADDMM, linear.CONV,
     matmul.MATMUL,
     norm.LAYER_NORM,
-    activation.GELU, activation.SOFTMAX,
+    activation.GELU, activation.RELU, activation.SOFTMAX,
     elementwise.ADD, elementwise.MUL_SCALAR,
     reduce.MEAN,
     *movement.RULES,

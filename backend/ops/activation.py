@@ -1,4 +1,4 @@
-"""Non-linearities. GELU (and any int8 -> int8 elementwise function) is a 256-entry table computed ahead of time:
+"""Non-linearities. GELU, ReLU (and any int8 -> int8 elementwise function) is a 256-entry table computed ahead of time:
 exact by construction and one load per element. Softmax is integer: a 256-entry exp table over (max - x), an integer
 sum and one reciprocal per row (schema.fbs, SoftmaxParams)."""
 from __future__ import annotations
@@ -27,13 +27,21 @@ def lut_table(fn, in_scale: float, in_zp: int, out_scale: float, out_zp: int) ->
     return np.clip(np.round(y / out_scale) + out_zp, -128, 127).astype(np.int8)
 
 
-def lower_gelu(ctx, node):
+def _lower_lut(ctx, node, fn):
     x = ctx.qval(node.args[0], node)
     out = ctx.act(node)
-    approximate = node.kwargs.get("approximate", node.args[1] if len(node.args) > 1 else "none")
-    table = lut_table(lambda v: gelu(v, approximate), x.scale, x.zp, out.scale, out.zp)
+    table = lut_table(fn, x.scale, x.zp, out.scale, out.zp)
     ctx.program.add_op("Lut", [x.tid, ctx.const(f"{node.name}_lut", table)], [out.tid], node.name)
     return out
+
+
+def lower_gelu(ctx, node):
+    approximate = node.kwargs.get("approximate", node.args[1] if len(node.args) > 1 else "none")
+    return _lower_lut(ctx, node, lambda v: gelu(v, approximate))
+
+
+def lower_relu(ctx, node):
+    return _lower_lut(ctx, node, lambda v: np.maximum(v, 0.0))
 
 
 def exp_table(in_scale: float) -> np.ndarray:
@@ -57,4 +65,5 @@ def lower_softmax(ctx, node):
 
 
 GELU = Rule("gelu", (aten.gelu.default,), lower_gelu)
+RELU = Rule("relu", (aten.relu.default,), lower_relu)
 SOFTMAX = Rule("softmax", (aten.softmax.int, aten._softmax.default), lower_softmax, _check_softmax)

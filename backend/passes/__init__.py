@@ -6,12 +6,16 @@ Each pass is one file with `run(program) -> program`; every one is bit-exact wit
 from __future__ import annotations
 
 from ..ir import Program
-from . import (compact, fold_conv_tokens, fold_linear_lut, fold_transpose_matmul, inplace, remove_identity_rescale,
+from . import (canon_attention, canon_movement, compact, fold_conv_tokens, fold_linear_lut, fold_transpose_matmul, inplace, remove_identity_rescale,
                schedule_blocks, schedule_patch_embed, schedule_tail, views)
 
 PASSES = [
     ("fold_conv_tokens", fold_conv_tokens.run),  # Conv2d -> Reshape -> Permute  ==>  Conv2d(tokens_layout)
     ("fold_linear_lut", fold_linear_lut.run),  # Linear -> Lut  ==>  Linear(has_lut)
+    # canonical form: the same IR whichever way the model was written (nn.MultiheadAttention, HF, fused qkv, ...)
+    ("canon_movement", canon_movement.run),  # Reshapes collapse and move past row-wise ops; dead ops dropped
+    ("canon_attention", canon_attention.run),  # q/k/v = heads of their own projection, found by element ids
+    ("canon_movement", canon_movement.run),  # the views canon_attention leaves at the merge fold away
     ("fold_transpose_matmul", fold_transpose_matmul.run),  # Permute(last two) -> Matmul  ==>  Matmul(transpose_b)
     ("remove_identity_rescale", remove_identity_rescale.run),
     ("schedule_patch_embed", schedule_patch_embed.run),  # patch rows, tokens over the consumed image

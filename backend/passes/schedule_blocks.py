@@ -2,8 +2,9 @@
 
 Token-wise chain (MLP; any LayerNorm -> Linear/Lut/Rescale ... -> residual Add):
     LOOP token i < N:  LayerNorm(x_i) -> linear factors (GELU table fused) -> y;  x_i <- Add(x_i, y)   (in place)
-Attention (LayerNorm -> qkv factors -> reshape/permute/split -> q.k^T -> scale -> softmax -> .v -> proj -> +res):
-    LOOP token j < N:  LayerNorm(x_j) -> factors -> [k_j, v_j] -> copied per head into K [H,N,d], V [H,N,d]
+Attention in canon_attention's form (LayerNorm -> shared factors -> q, k, v projections, each split into heads ->
+q.k^T -> scale -> softmax -> .v -> heads merged -> proj -> +res):
+    LOOP token j < N:  LayerNorm(x_j) -> factors -> k_j, v_j -> copied per head into K [H,N,d], V [H,N,d]
     LOOP query i < N:  LayerNorm(x_i) -> factors -> q_i (recomputed per row, never stored for all tokens)
                        LOOP head h < H: s = q_ih . K_h^T (a row of N) -> scale -> softmax -> o_ih = s . V_h
                        proj factors(o_i) -> y;  x_i <- Add(x_i, y)   (in place: row i is no longer needed by others)
@@ -13,7 +14,7 @@ unfused op on a row, with the same parameters: bit-exact with the unfused progra
 from __future__ import annotations
 
 from ..ir import Op, Program
-from ._graph import consumers, is_io, like, loop, make_view_of, replace_ops, slice_rows, view
+from ._graph import consumers, is_io, like, loop, make_view_of, view
 
 TOKENWISE = {"Linear", "Lut", "Rescale"}
 
@@ -62,65 +63,128 @@ def _emit_row_ops(p: Program, ks: list[int], src: int, name: str):
     return out, cur
 
 
-def _token_chain(m: _Match, k: int):
-    """LayerNorm at k starting a token-wise chain closed by a residual add."""
+def _block_input(m: _Match, k: int, users: int):
+    """(x, LayerNorm op or None) for a block anchored at op k: a LayerNorm reading x (pre-LN) or, post-LN, an op
+    reading x directly; x is the token buffer [1, N, E], read by the block and its residual add (`users` ops)."""
     p = m.p
-    ln = p.ops[k]
-    x = ln.inputs[0]
+    op = p.ops[k]
+    x = op.inputs[0]
     shape = p.tensors[x].shape
-    if len(shape) != 3 or shape[0] != 1 or len(m.cons.get(x, [])) != 2 or is_io(p, x):
+    if len(shape) != 3 or shape[0] != 1 or is_io(p, x) or p.tensors[x].is_constant:
         return None
-    ks, y, j = m.chain(ln.outputs[0])
+    ln = op if op.kind == "LayerNorm" else None
+    if len(m.cons.get(x, [])) != (2 if ln is not None else users):
+        return None
+    return x, ln
+
+
+def _close(m: _Match, x: int, add: int, xin: int, ys: int, ln) -> tuple[list[Op], int, set]:
+    """The residual add of row i written over x's row i; post-LN (no LayerNorm in front), the LayerNorm after the add
+    joins the loop (it is per token). Returns (ops, the row view written, extra ops removed)."""
+    p = m.p
+    a = p.ops[add]
+    e = p.tensors[x].shape[-1]
+    tail = m.only(a.outputs[0]) if ln is None else None
+    if tail is not None and (p.ops[tail].kind != "LayerNorm" or is_io(p, p.ops[tail].outputs[0])
+                             or p.tensors[p.ops[tail].outputs[0]].shape != p.tensors[x].shape):
+        tail = None
+    final = a.outputs[0] if tail is None else p.ops[tail].outputs[0]
+    make_view_of(p, final, x, 0)
+    xout = view(p, final, 0, (1, 1, e), f"{p.tensors[final].name}_row")
+    operands = [xin if t == x else ys for t in a.inputs]
+    if tail is None:
+        return [Op("Add", operands, [xout], dict(a.params), a.name)], xout, set()
+    t = p.ops[tail]
+    s = like(p, a.outputs[0], (1, 1, e), f"{a.name}_row")
+    return [Op("Add", operands, [s], dict(a.params), a.name),
+            Op("LayerNorm", [s] + t.inputs[1:], [xout], dict(t.params), t.name)], xout, {tail}
+
+
+def _token_chain(m: _Match, k: int):
+    """A token-wise chain from x (through a LayerNorm, or post-LN directly) closed by a residual add of x."""
+    p = m.p
+    hit = _block_input(m, k, 2)
+    if hit is None:
+        return None
+    x, ln = hit
+    if ln is not None:
+        ks, y, j = m.chain(ln.outputs[0])
+    elif p.ops[k].kind in TOKENWISE:
+        more, y, j = m.chain(p.ops[k].outputs[0])
+        ks = [k] + more
+    else:
+        return None
     add = _residual(m, x, y, j)
-    if add is None or not ks or p.tensors[y].shape != shape:
+    shape = p.tensors[x].shape
+    if add is None or not ks or p.tensors[y].shape != shape or is_io(p, p.ops[add].outputs[0]):
         return None
     n, e = shape[1], shape[2]
-    out = p.ops[add].outputs[0]
-    if is_io(p, out):
-        return None
     xin = view(p, x, 0, (1, 1, e), f"{p.tensors[x].name}_row")
-    make_view_of(p, out, x, 0)
-    xout = view(p, out, 0, (1, 1, e), f"{p.tensors[out].name}_row")
-    ln_s = like(p, ln.outputs[0], (1, 1, e), f"{ln.name}_row")
-    body = [Op("LayerNorm", [xin] + ln.inputs[1:], [ln_s], dict(ln.params), ln.name)]
-    ops, ys = _emit_row_ops(p, ks, ln_s, ln.name)
-    body += ops
-    a = p.ops[add]
-    body.append(Op("Add", [xin if t == x else ys for t in a.inputs], [xout], dict(a.params), a.name))
-    return {k, add, *ks}, k, loop(n, body, {xin: e, xout: e}, f"{ln.name}_tokens")
+    body, cur = [], xin
+    if ln is not None:
+        cur = like(p, ln.outputs[0], (1, 1, e), f"{ln.name}_row")
+        body.append(Op("LayerNorm", [xin] + ln.inputs[1:], [cur], dict(ln.params), ln.name))
+    ops, ys = _emit_row_ops(p, ks, cur, p.ops[k].name)
+    closing, xout, extra = _close(m, x, add, xin, ys, ln)
+    body += ops + closing
+    return {k, add, *ks, *extra}, k, loop(n, body, {xin: e, xout: e}, f"{p.ops[k].name}_tokens")
+
+
+def _heads(m: _Match, flat: int, n: int):
+    """(op indices, [1, H, N, d] tensor, H, d) when flat [1, N, H*d] is split into heads canonically
+    (canon_attention: Reshape [1, N, H, d] -> Permute [0, 2, 1, 3], or one Reshape for a single head)."""
+    p = m.p
+    j = m.only(flat)
+    if j is None or p.ops[j].kind != "Reshape":
+        return None
+    s = p.tensors[p.ops[j].outputs[0]].shape
+    a = p.tensors[flat].shape[-1]
+    if s == (1, 1, n, a):
+        return [j], p.ops[j].outputs[0], 1, a
+    jp = m.only(p.ops[j].outputs[0])
+    if len(s) != 4 or s[:2] != (1, n) or jp is None or p.ops[jp].kind != "Permute" or \
+            list(p.ops[jp].params["perm"]) != [0, 2, 1, 3]:
+        return None
+    return [j, jp], p.ops[jp].outputs[0], s[2], s[3]
 
 
 def _attention(m: _Match, k: int):
     p = m.p
-    ln = p.ops[k]
-    x = ln.inputs[0]
-    shape = p.tensors[x].shape
-    if len(shape) != 3 or shape[0] != 1 or len(m.cons.get(x, [])) != 2 or is_io(p, x):
+    hit = _block_input(m, k, 4)  # post-LN: x feeds the q, k, v projections and the residual add
+    if hit is None:
         return None
-    n, e = shape[1], shape[2]
-    ks, qkv, j = m.chain(ln.outputs[0], {"Linear"})
-    if not ks or j is None or p.ops[j].kind != "Reshape":
+    x, ln = hit
+    n, e = p.tensors[x].shape[1:]
+    if ln is not None:
+        pre, b, _ = m.chain(ln.outputs[0], {"Linear"})  # shared by q, k and v (a low-rank first factor)
+        starts = m.cons.get(b, [])
+    else:
+        pre, b = [], x
+        starts = [j for j in m.cons[x] if p.ops[j].kind == "Linear"]
+        if k != min(starts, default=-1):
+            return None
+    if is_io(p, b) or len(starts) != 3:
         return None
-    r5 = p.tensors[p.ops[j].outputs[0]].shape
-    if len(r5) != 5 or r5[:3] != (1, n, 3):
+    roles, split_ops = {}, []
+    for j0 in starts:  # three projections from b, each split into heads
+        if p.ops[j0].kind != "Linear" or p.ops[j0].inputs[0] != b:
+            return None
+        more, flat, _ = m.chain(p.ops[j0].outputs[0], {"Linear"})
+        hit = _heads(m, flat, n)
+        if hit is None:
+            return None
+        ops_h, t, heads, d = hit
+        user = m.only(t)
+        if user is None or p.ops[user].kind != "Matmul":
+            return None
+        role = "q" if p.ops[user].inputs[0] == t else "k" if p.ops[user].params.get("transpose_b") else "v"
+        roles[role] = ([j0] + more, t, heads, d)
+        split_ops += ops_h
+    if sorted(roles) != ["k", "q", "v"] or len({(r[2], r[3]) for r in roles.values()}) != 1:
         return None
-    heads, d = r5[3], r5[4]
+    heads, d = roles["q"][2], roles["q"][3]
     a_dim = heads * d
-    jp = m.only(p.ops[j].outputs[0])
-    if jp is None or p.ops[jp].kind != "Permute" or list(p.ops[jp].params["perm"]) != [2, 0, 3, 1, 4]:
-        return None
-    split = {}
-    for js in m.cons.get(p.ops[jp].outputs[0], []):
-        s = p.ops[js]
-        if s.kind != "Slice" or s.params["axis"] != 0 or s.params["step"] != 1:
-            return None
-        jr = m.only(s.outputs[0])
-        if jr is None or p.ops[jr].kind != "Reshape" or p.tensors[p.ops[jr].outputs[0]].shape != (1, heads, n, d):
-            return None
-        split[s.params["start"]] = (js, jr, p.ops[jr].outputs[0])
-    if sorted(split) != [0, 1, 2]:
-        return None
-    q, kk, v = (split[i][2] for i in range(3))
+    q, kk, v = (roles[r][1] for r in "qkv")
     jm = m.only(q)
     if jm is None or m.only(kk) != jm:
         return None
@@ -136,54 +200,53 @@ def _attention(m: _Match, k: int):
     jt = m.only(mm2.outputs[0])
     if jt is None:
         return None
-    t_op = p.ops[jt]  # heads -> tokens transpose; with one head the lowering emits it as a Reshape
+    t_op = p.ops[jt]  # heads -> tokens transpose; with one head it is a Reshape
     if not ((t_op.kind == "Permute" and list(t_op.params["perm"]) == [0, 2, 1, 3]) or
-            (t_op.kind == "Reshape" and heads == 1 and p.tensors[t_op.outputs[0]].shape == (1, n, 1, d))):
+            (t_op.kind == "Reshape" and heads == 1)):
         return None
-    jr = m.only(p.ops[jt].outputs[0])
+    jr = m.only(p.ops[jt].outputs[0]) if t_op.kind == "Permute" else jt
     if jr is None or p.ops[jr].kind != "Reshape" or p.tensors[p.ops[jr].outputs[0]].shape != (1, n, a_dim):
         return None
     proj_ks, y, ja = m.chain(p.ops[jr].outputs[0], {"Linear"})
     add = _residual(m, x, y, ja)
     if add is None or not proj_ks or is_io(p, p.ops[add].outputs[0]):
         return None
-    removed = {k, j, jp, jm, j2, jt, jr, add, *ks, *score_ks, *proj_ks} | {a for s in split.values() for a in s[:2]}
+    removed = {jm, j2, jt, jr, add, *pre, *split_ops, *score_ks, *proj_ks} | {
+        j for r in roles.values() for j in r[0]} | ({k} if ln is not None else set())
 
     # K and V for all tokens, head-major [H, N, d]
-    kbuf = like(p, kk, (heads, n, d), f"{ln.name}_K")
-    vbuf = like(p, v, (heads, n, d), f"{ln.name}_V")
-    last = p.ops[ks[-1]]
-    pre = ks[:-1]
+    name = p.ops[k].name
+    kbuf = like(p, kk, (heads, n, d), f"{name}_K")
+    vbuf = like(p, v, (heads, n, d), f"{name}_V")
     xin = view(p, x, 0, (1, 1, e), f"{p.tensors[x].name}_row")
 
-    def qkv_prefix(tag):
-        ln_s = like(p, ln.outputs[0], (1, 1, e), f"{ln.name}_{tag}")
-        ops = [Op("LayerNorm", [xin] + ln.inputs[1:], [ln_s], dict(ln.params), ln.name)]
-        more, cur = _emit_row_ops(p, pre, ln_s, f"{ln.name}_{tag}")
-        return ops + more, cur
+    def qkv_rows(tag, branches):
+        ops, cur = [], xin
+        if ln is not None:
+            cur = like(p, ln.outputs[0], (1, 1, e), f"{name}_{tag}")
+            ops.append(Op("LayerNorm", [xin] + ln.inputs[1:], [cur], dict(ln.params), ln.name))
+        more, cur = _emit_row_ops(p, pre, cur, f"{name}_{tag}")
+        ops += more
+        rows = []
+        for r in branches:
+            more, row = _emit_row_ops(p, roles[r][0], cur, f"{name}_{r}")
+            ops += more
+            rows.append(row)
+        return ops, rows
 
-    # pass 1: K and V rows
-    ops1, cur = qkv_prefix("kv")
-    kv = like(p, qkv, (1, 1, 2 * a_dim), f"{ln.name}_kv_row")
-    ops1.append(Op("Linear", [cur] + slice_rows(p, last, a_dim, 3 * a_dim, f"{last.name}_kv"), [kv],
-                   dict(last.params), last.name))
-    ksrc, kdst = view(p, kv, 0, (1, d), f"{ln.name}_k_src"), view(p, kbuf, 0, (1, d), f"{ln.name}_k_dst")
-    vsrc, vdst = view(p, kv, a_dim, (1, d), f"{ln.name}_v_src"), view(p, vbuf, 0, (1, d), f"{ln.name}_v_dst")
-    ops1 += loop(heads, [Op("Reshape", [ksrc], [kdst], {}, f"{ln.name}_k")], {ksrc: d, kdst: n * d}, "k_heads")
-    ops1 += loop(heads, [Op("Reshape", [vsrc], [vdst], {}, f"{ln.name}_v")], {vsrc: d, vdst: n * d}, "v_heads")
-    new = loop(n, ops1, {xin: e, kdst: d, vdst: d}, f"{ln.name}_kv_tokens")
+    # pass 1: K and V rows, copied head by head into K and V
+    ops1, (k_row, v_row) = qkv_rows("kv", "kv")
+    ksrc, kdst = view(p, k_row, 0, (1, d), f"{name}_k_src"), view(p, kbuf, 0, (1, d), f"{name}_k_dst")
+    vsrc, vdst = view(p, v_row, 0, (1, d), f"{name}_v_src"), view(p, vbuf, 0, (1, d), f"{name}_v_dst")
+    ops1 += loop(heads, [Op("Reshape", [ksrc], [kdst], {}, f"{name}_k")], {ksrc: d, kdst: n * d}, "k_heads")
+    ops1 += loop(heads, [Op("Reshape", [vsrc], [vdst], {}, f"{name}_v")], {vsrc: d, vdst: n * d}, "v_heads")
+    new = loop(n, ops1, {xin: e, kdst: d, vdst: d}, f"{name}_kv_tokens")
 
     # pass 2: per query row
-    out = p.ops[add].outputs[0]
-    make_view_of(p, out, x, 0)
-    xout = view(p, out, 0, (1, 1, e), f"{p.tensors[out].name}_row")
-    ops2, cur = qkv_prefix("q")
-    q_s = like(p, q, (1, 1, a_dim), f"{ln.name}_q_row")
-    ops2.append(Op("Linear", [cur] + slice_rows(p, last, 0, a_dim, f"{last.name}_q"), [q_s], dict(last.params),
-                   last.name))
+    ops2, (q_s,) = qkv_rows("q", "q")
     o_s = like(p, mm2.outputs[0], (1, 1, a_dim), f"{mm2.name}_row")
-    qh, kh = view(p, q_s, 0, (1, d), f"{ln.name}_q_h"), view(p, kbuf, 0, (n, d), f"{ln.name}_K_h")
-    vh, oh = view(p, vbuf, 0, (n, d), f"{ln.name}_V_h"), view(p, o_s, 0, (1, d), f"{mm2.name}_o_h")
+    qh, kh = view(p, q_s, 0, (1, d), f"{name}_q_h"), view(p, kbuf, 0, (n, d), f"{name}_K_h")
+    vh, oh = view(p, vbuf, 0, (n, d), f"{name}_V_h"), view(p, o_s, 0, (1, d), f"{mm2.name}_o_h")
     s = like(p, mm1.outputs[0], (1, n), f"{mm1.name}_row")
     head = [Op("Matmul", [qh, kh], [s], dict(mm1.params), mm1.name)]
     for js in score_ks:
@@ -192,21 +255,21 @@ def _attention(m: _Match, k: int):
         head.append(Op(op.kind, [s] + op.inputs[1:], [s2], dict(op.params), op.name))
         s = s2
     head.append(Op("Matmul", [s, vh], [oh], dict(mm2.params), mm2.name))
-    ops2 += loop(heads, head, {qh: d, kh: n * d, vh: n * d, oh: d}, f"{ln.name}_heads")
+    ops2 += loop(heads, head, {qh: d, kh: n * d, vh: n * d, oh: d}, f"{name}_heads")
     proj, ys = _emit_row_ops(p, proj_ks, o_s, "proj")
     ops2 += proj
-    a = p.ops[add]
-    ops2.append(Op("Add", [xin if t == x else ys for t in a.inputs], [xout], dict(a.params), a.name))
-    new += loop(n, ops2, {xin: e, xout: e}, f"{ln.name}_queries")
-    return removed, k, new
+    closing, xout, extra = _close(m, x, add, xin, ys, ln)
+    ops2 += closing
+    new += loop(n, ops2, {xin: e, xout: e}, f"{name}_queries")
+    return removed | extra, k, new
 
 
 def run(program: Program) -> Program:
     m = _Match(program)  # rewrites only add tensors and turn block outputs into views: one analysis serves all
     rewrites, taken = [], set()
     for k, op in enumerate(list(program.ops)):
-        if op.kind != "LayerNorm" or k in taken:
-            continue
+        if op.kind not in ("LayerNorm", *TOKENWISE) or k in taken:
+            continue  # a block starts at its LayerNorm (pre-LN) or at its first op reading x (post-LN)
         hit = _attention(m, k) or _token_chain(m, k)
         if hit is not None:
             rewrites.append(hit)

@@ -8,9 +8,13 @@ Every tensor that crosses an op of the network becomes int8, so the whole graph 
 - constants used as activations (position embedding, class token) are quantized per tensor;
 - LayerNorm's affine parameters stay float here; preprocess turns them into the kernel's integer format.
 
-`transform_for_annotation` rewrites `F.scaled_dot_product_attention` into matmul / softmax / matmul, so the three
-ways people write attention (explicit, SDPA, nn.MultiheadAttention) reach the annotator as the same pattern and
-the attention scores get an observer of their own.
+Only floating-point tensors are annotated: integer and bool tensors (index arithmetic, masks) are never observed.
+
+`transform_for_annotation` first folds what does not depend on the input (Hugging Face's attention mask: arange ->
+compare -> where) into constants and drops adding an all-zero one (an all-true mask), and dtype casts to the same
+dtype; then it rewrites `F.scaled_dot_product_attention` into matmul / softmax / matmul, so the ways people write
+attention (explicit, SDPA, nn.MultiheadAttention, transformers) reach the annotator as the same pattern and the
+attention scores get an observer of their own.
 """
 from __future__ import annotations
 
@@ -47,7 +51,7 @@ SHARING_OPS = {
 }
 WEIGHTED_OPS = {aten.linear.default, aten.conv2d.default}
 BINARY_OPS = {aten.add.Tensor, aten.matmul.default, aten.bmm.default}
-UNARY_OPS = {aten.gelu.default, aten.mean.dim, aten.layer_norm.default, aten.mul.Tensor, aten.mul.Scalar,
+UNARY_OPS = {aten.gelu.default, aten.relu.default, aten.mean.dim, aten.layer_norm.default, aten.mul.Tensor, aten.mul.Scalar,
              aten.div.Tensor, aten.div.Scalar}
 SOFTMAX_OPS = {aten.softmax.int, aten._softmax.default}
 
@@ -93,6 +97,54 @@ def _act_spec(gm: GraphModule, n: Node):
     return ACT
 
 
+def _is_float(n) -> bool:
+    v = n.meta.get("val") if isinstance(n, Node) else None
+    return isinstance(v, torch.Tensor) and v.dtype.is_floating_point
+
+
+def _no_mask(m) -> bool:
+    """An attention mask that masks nothing: all true (bool) or all zero (additive)."""
+    if not isinstance(m, torch.Tensor):
+        return False
+    return bool(m.all()) if m.dtype == torch.bool else not bool(m.any())
+
+
+def _fold_input_independent(gm: GraphModule) -> None:
+    """Evaluates nodes that depend on no graph input and no parameter (shape-derived index and mask arithmetic) and
+    removes the identities they make: x + 0 (an all-true additive mask; only when it does not broadcast x), an
+    SDPA mask that masks nothing, and x.to(x.dtype). What folds is computed once here, exactly as the graph would compute it on every call."""
+    static: dict[Node, object] = {}
+    for node in list(gm.graph.nodes):
+        if node.op != "call_function":
+            continue
+        args = node.all_input_nodes
+        if all(a in static for a in args) and node.target != aten._assert_tensor_metadata.default:
+            env = lambda a: static[a] if isinstance(a, Node) else a  # noqa: E731
+            try:
+                static[node] = node.target(*torch.fx.node.map_aggregate(node.args, env),
+                                           **torch.fx.node.map_aggregate(node.kwargs, env))
+            except Exception:  # not evaluable eagerly (e.g. a random op): leave it in the graph
+                continue
+        if node.target == aten.add.Tensor and len(node.args) == 2 and not node.kwargs:
+            x, other = node.args
+            z = static.get(other) if isinstance(other, Node) else None
+            if isinstance(x, Node) and isinstance(z, torch.Tensor) and z.dtype.is_floating_point and _no_mask(z) and \
+                    tuple(torch.broadcast_shapes(x.meta["val"].shape, z.shape)) == tuple(x.meta["val"].shape):
+                node.replace_all_uses_with(x)
+        elif node.target == aten.scaled_dot_product_attention.default and len(node.args) > 3 and \
+                isinstance(node.args[3], Node) and _no_mask(static.get(node.args[3])):
+            node.args = node.args[:3] + (None,) + node.args[4:]
+        elif node.target in (aten.to.dtype, aten._to_copy.default) and isinstance(node.args[0], Node) and \
+                node.meta["val"].dtype == node.args[0].meta["val"].dtype and len(node.args) <= 2:
+            node.replace_all_uses_with(node.args[0])
+    for node in reversed(list(gm.graph.nodes)):  # what folded is dead now; export checked its metadata asserts
+        if node.op == "call_function" and not node.users and (
+                not node.is_impure() or node.target == aten._assert_tensor_metadata.default):
+            gm.graph.erase_node(node)
+    gm.graph.lint()
+    gm.recompile()
+
+
 def _decompose_sdpa(gm: GraphModule) -> None:
     """scaled_dot_product_attention(q, k, v) -> softmax(q @ k^T * scale) @ v (no mask, no dropout)."""
     for node in list(gm.graph.nodes):
@@ -129,14 +181,15 @@ class MCUFormerQuantizer(Quantizer):
     """Annotates a `torch.export`-ed ViT for `prepare_pt2e` / `convert_pt2e` (integer-only int8)."""
 
     def transform_for_annotation(self, model: GraphModule) -> GraphModule:
+        _fold_input_independent(model)
         if any(n.target == aten.scaled_dot_product_attention.default for n in model.graph.nodes):
             _decompose_sdpa(model)
         return model
 
     def annotate(self, model: GraphModule) -> GraphModule:
         for node in model.graph.nodes:  # topological: producers are annotated before their users
-            if node.op != "call_function":
-                continue
+            if node.op != "call_function" or not (_is_float(node) or node.target == aten.unbind.int):
+                continue  # integer / bool results (index arithmetic, masks) are never observed
             t = node.target
             if t in WEIGHTED_OPS:
                 qmap = {node.args[0]: _act_spec(model, node.args[0]), node.args[1]: WEIGHT}
@@ -172,4 +225,11 @@ class MCUFormerQuantizer(Quantizer):
             input_qspec_map=qmap, output_qspec=out_spec if _is_float32(node) else None, _annotated=True)
 
     def validate(self, model: GraphModule) -> None:
-        pass
+        """The base class requires it: checks the annotator's contract (observers on floating-point tensors only)."""
+        for node in model.graph.nodes:
+            ann = node.meta.get("quantization_annotation")
+            if ann is None:
+                continue
+            bad = [a.name for a in ann.input_qspec_map if not _is_float(a)]
+            if bad or (ann.output_qspec is not None and not _is_float(node)):
+                raise ValueError(f"MCUFormerQuantizer: {node.name} annotated on a non-float tensor {bad or node.name}")
