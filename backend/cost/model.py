@@ -77,11 +77,13 @@ def _matmul(p: Program, op: Op) -> dict[str, float]:
 
 
 def _conv(p: Program, op: Op) -> dict[str, float]:
-    w = p.tensors[op.inputs[1]].shape  # [E, C, kh, kw]
-    e, k = w[0], int(np.prod(w[1:]))
+    e, c, kh, kw = p.tensors[op.inputs[1]].shape
+    k = c * kh * kw
     patches = p.tensors[op.outputs[0]].numel // e
-    return {"patches": patches, "outputs": patches * e, "widen": patches * _ceil4(k),
-            "dot4": patches * (e // 4) * _ceil4(k), "dot1": patches * (e % 4) * _ceil4(k)}
+    if cost_key(op, p) == "Conv2dRef":  # scalar loops: per output, per patch row, per MAC
+        return {"patches": patches, "outputs": patches * e, "rows": patches * e * c * kh, "macs": patches * e * k}
+    return {"patches": patches, "outputs": patches * e, "rows": patches * c * kh, "widen": patches * k,
+            "chunks": patches * -(-e // 64), "dot4": patches * (e // 4) * k, "dot1": patches * (e % 4) * k}
 
 
 def _rows(p: Program, op: Op) -> dict[str, float]:
@@ -97,7 +99,7 @@ def _elements(p: Program, op: Op) -> dict[str, float]:
 
 # Per-call features of each cost key; every key also has "calls".
 _KIND_FEATURES: dict[str, Callable[[Program, Op], dict[str, float]]] = {
-    "Linear": _linear, "Matmul": _matmul, "MatmulT": _matmul, "Conv2d": _conv,
+    "Linear": _linear, "Matmul": _matmul, "MatmulT": _matmul, "Conv2d": _conv, "Conv2dRef": _conv,
     "LayerNorm": _rows, "Softmax": _rows, "Mean": _rows,
     "Add": _elements, "Rescale": _elements, "Lut": _elements, "Quantize": _elements, "Dequantize": _elements,
     "Permute": _elements, "Slice": _elements, "Concat": _elements, "Reshape": _elements,
@@ -107,8 +109,14 @@ SHARED = ("operands", "loop_shift", "loop_entries", "loop_iterations")
 FIXED = "run"  # a run's cost outside any op (model_run's prologue and epilogue)
 
 
-def cost_key(op: Op) -> str:
-    return "MatmulT" if op.kind == "Matmul" and op.params.get("transpose_b") else op.kind
+def cost_key(op: Op, program: Program | None = None) -> str:
+    """The kernel an op runs: MATMUL with transpose_b and without are two kernels; the Cortex-M7 patch embedding
+    takes patch widths that are a multiple of 4 and leaves others to the scalar reference kernel."""
+    if op.kind == "Matmul" and op.params.get("transpose_b"):
+        return "MatmulT"
+    if op.kind == "Conv2d" and program is not None and program.tensors[op.inputs[1]].shape[3] % 4:
+        return "Conv2dRef"
+    return op.kind
 
 
 @dataclass
@@ -143,7 +151,7 @@ def features(program: Program) -> list[OpFeatures]:
                     last = body_last
                 k = end
                 continue
-            key = cost_key(op)
+            key = cost_key(op, program)
             per_call = {"calls": 1.0, **_KIND_FEATURES[key](program, op)}
             acts = sum(1 for i in op.inputs + op.outputs if not program.tensors[i].is_constant)
             shift = acts * sum(len(lp.params.get("tensors", [])) for lp in loops)
@@ -202,19 +210,20 @@ class CostModel:
     @classmethod
     def fit(cls, runs: list[tuple[Program, dict[int, float], float]], source_hash: str = "") -> "CostModel":
         """Least squares over every op of every run: `runs` = (program, {op index: QEMU instructions per inference},
-        QEMU instructions of the whole inference). Each op is one equation; the fixed cost is the mean of what the
-        ops leave unexplained."""
+        QEMU instructions of the whole inference). Each op is one equation, weighted by 1 / its run's total so that
+        small and large networks count alike (the predictor's error is relative); the fixed cost is the mean of what
+        the ops leave unexplained."""
         feats = [(features(p), counts) for p, counts, _ in runs]
         cols = _columns(r for fs, _ in feats for r in fs)
         index = {c: j for j, c in enumerate(cols)}
         a, b = [], []
-        for fs, counts in feats:
+        for (fs, counts), (_, _, total) in zip(feats, runs):
             for r in fs:
                 row = np.zeros(len(cols))
                 for f, x in r.values.items():
                     row[index[("*", f) if f in SHARED else (r.key, f)]] = x
-                a.append(row)
-                b.append(counts.get(r.index, 0.0))
+                a.append(row / total)
+                b.append(counts.get(r.index, 0.0) / total)
         a, b = np.array(a), np.array(b)
         scale = np.maximum(np.abs(a).max(axis=0), 1.0)  # columns span 1 .. 1e7: scale for a well-posed solve
         sol, *_ = np.linalg.lstsq(a / scale, b, rcond=None)
