@@ -1,7 +1,7 @@
 """Calibrate the Cortex-M7 cost model on QEMU and measure the latency predictor's error (issue 11, item 1).
 
     .venv/bin/python benchmarks/bench_latency.py            # or: .venv/bin/python -m benchmarks.bench_latency
-        [--held-out 24] [--seed 0] [--no-fit] [--work build/cost]
+        [--held-out 20] [--seed 0] [--no-fit] [--work build/cost]
 
 1. Lowers a fixed set of calibration ViTs (random weights, one random int8 image each) through the real pipeline
    (quantize -> MCUFormerPartitioner(overwrite_input=True) -> .pte), runs each in QEMU with the real firmware and
@@ -183,7 +183,7 @@ def _md(rows: list[dict], seeds: list[dict], model: CostModel, held: dict) -> st
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--held-out", type=int, default=24)
+    ap.add_argument("--held-out", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", default=str(REPO / "build" / "cost"))
     ap.add_argument("--no-fit", action="store_true", help="keep the committed calibration; only measure the error")

@@ -12,6 +12,7 @@ from mcuformer import mcu
 from mcuformer.backend.pipeline import lower, quantize
 from mcuformer.nas.predictors.flash import firmware_overheads, predict_flash
 from mcuformer.nas.predictors.latency import LatencyPredictor
+from mcuformer.nas.search import Budget
 from mcuformer.nas.space import FMNIST_SMALL_SPACE, Arch
 from mcuformer.nas.vit import ViT
 from mcuformer.targets import BOARDS, board, model_sram_budget
@@ -71,4 +72,8 @@ def test_board_sram_budget_leaves_what_the_firmware_needs(measured):
     assert f746.ms(216e6) == pytest.approx(1000.0)
     with pytest.raises(ValueError, match="unknown board 'stm32f999'; known: stm32f427, stm32f746, stm32h743"):
         board("stm32f999")
+    h7 = Budget.for_board("stm32h743", latency_ms=50.0)
+    assert (h7.sram_bytes, h7.flash_bytes, h7.latency_ms, h7.clock_hz) == (
+        512 * 1024 - firmware_overheads()["ram_bytes"], 2048 * 1024, 50.0, 480e6)
+    assert Budget.for_board("stm32f427", sram_bytes=64 * 1024).sram_bytes == 64 * 1024  # explicit values win
 
