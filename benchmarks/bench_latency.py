@@ -29,7 +29,9 @@ import torch
 
 from mcuformer import mcu
 from mcuformer.backend.cost import CALIBRATION, CostModel, runtime_sources_hash
+from mcuformer.backend.memory import plan_program
 from mcuformer.backend.pipeline import lower, quantize
+from mcuformer.backend.serialization.serialize import serialize
 from mcuformer.io import write_json_atomic, write_text_atomic
 from mcuformer.nas.predictors.flash import predict_flash
 from mcuformer.nas.predictors.latency import LatencyPredictor, scheduled_program
@@ -144,13 +146,22 @@ def _program(res: dict):
     return scheduled_program(Arch.from_dict(res["arch"]))
 
 
-def firmware_overheads(runs: list[dict]) -> dict[str, int]:
-    """The firmware's own flash (code + data, no model) and SRAM (stack, runtime state, canaries: besides the
-    model's input and arena), and ExecuTorch's bytes around the blob in a .pte, from built ELFs (the largest seen)."""
+def firmware_overheads(runs: list[dict]) -> dict[str, float]:
+    """From built ELFs: the firmware's own flash (code + data, no model) and SRAM besides the model's input, arena
+    and float logits (stack, runtime state, canaries; the largest seen), ExecuTorch's bytes around the blob in a
+    .pte, and the blob's bytes per tensor that the shape-only program does not have (the edge graph's tensor names
+    and non-default quantization fields): least squares over the calibration networks."""
     flash = [r["flash_bytes"] - r["sections"][".pte_blob"] for r in runs if r["pte_region"] == "FLASH"]
+    extra, tensors = [], []
+    for r in runs:
+        program = _program(r)
+        plan_program(program)
+        extra.append(r["delegate_bytes"] - len(serialize(program)))
+        tensors.append(len(program.tensors))
     return {"flash_bytes": max(flash), "flash_bytes_min": min(flash),
             "pte_overhead_bytes": max(r["pte_bytes"] - r["delegate_bytes"] for r in runs),
-            "ram_bytes": max(r["ram_bytes"] - r["arena_bytes"] for r in runs),
+            "blob_bytes_per_tensor": float(np.dot(extra, tensors) / np.dot(tensors, tensors)),
+            "ram_bytes": max(r["ram_bytes"] - r["arena_bytes"] - 4 * r["arch"]["num_classes"] for r in runs),
             "stack_bytes": runs[0]["sections"][".stack"]}
 
 

@@ -42,14 +42,15 @@ def board(name: str) -> Board:
         raise ValueError(f"unknown board {name!r}; known: {', '.join(sorted(BOARDS))}") from None
 
 
-def firmware_ram_bytes() -> int:
-    """SRAM the firmware uses besides the model's input and arena (stack, .data, .bss, canaries), measured."""
+def firmware_ram_bytes(num_classes: int = 10) -> int:
+    """SRAM the firmware uses besides the model's input and arena (stack, .data, .bss with the float logits,
+    canaries), measured."""
     from mcuformer.nas.predictors.flash import firmware_overheads  # noqa: PLC0415 - loads the calibration
 
-    return int(firmware_overheads()["ram_bytes"])
+    return int(firmware_overheads()["ram_bytes"]) + 4 * num_classes
 
 
-def model_sram_budget(b: Board | str) -> int:
+def model_sram_budget(b: Board | str, num_classes: int = 10) -> int:
     """The board's SRAM minus what the firmware itself needs: the budget for plan_vit's total (input + arena)."""
     b = board(b) if isinstance(b, str) else b
-    return b.sram_bytes - firmware_ram_bytes()
+    return b.sram_bytes - firmware_ram_bytes(num_classes)

@@ -3,8 +3,9 @@
     est = predict_flash(arch)      # FlashEstimate(firmware_bytes, pte_bytes, weights_bytes); est.total_bytes
 
 `pte_bytes` is the delegate blob the backend serializes for ViT(arch) (the planned program of plan_vit's builder,
-constants included) plus ExecuTorch's program around it; `firmware_bytes` is the code and data of the firmware
-without a model. Both overheads are measured on built ELFs by the calibration benchmark
+constants included), plus the bytes per tensor the real blob holds beyond it (the edge graph's tensor names and
+quantization fields: about 15 B each), plus ExecuTorch's program around it; `firmware_bytes` is the code and data
+of the firmware without a model. The overheads are measured on built ELFs by the calibration benchmark
 (`benchmarks/bench_latency.py`) and stored with the cost model (`calibration.json`, `meta["firmware"]`).
 """
 from __future__ import annotations
@@ -35,8 +36,9 @@ class FlashEstimate:
 
 
 def firmware_overheads() -> dict[str, int]:
-    """{"flash_bytes": firmware without a model, "pte_overhead_bytes": .pte minus blob, "ram_bytes": SRAM the
-    firmware needs besides the model's input and arena}, as measured for the calibrated runtime."""
+    """{"flash_bytes": firmware without a model, "pte_overhead_bytes": .pte minus blob, "blob_bytes_per_tensor",
+    "ram_bytes": SRAM the firmware needs besides the model's input, arena and logits}, as measured for the
+    calibrated runtime."""
     fw = default_model().meta.get("firmware")
     if not fw:
         raise KeyError("calibration.json has no firmware measurements: run benchmarks/bench_latency.py")
@@ -48,5 +50,5 @@ def predict_flash(arch: Arch) -> FlashEstimate:
     program = scheduled_program(arch)
     plan_program(program)
     fw = firmware_overheads()
-    blob = len(serialize(program))
+    blob = len(serialize(program)) + round(fw["blob_bytes_per_tensor"] * len(program.tensors))
     return FlashEstimate(int(fw["flash_bytes"]), blob + int(fw["pte_overhead_bytes"]), program.weight_bytes())
