@@ -113,12 +113,23 @@ class SearchResult:
     region_history: list[dict[str, Any]] = field(default_factory=list)
     supernet_path: str | None = None
     seconds: float = 0.0
+    instructions: float | None = None  # predicted Cortex-M7 instructions per inference
+    binding: str = "sram"  # the constraint with the least slack for the chosen sub-net
+    used: dict[str, float] = field(default_factory=dict)  # share of each budget the chosen sub-net uses
+    rejections: dict[str, int] = field(default_factory=dict)  # distinct rejected sub-nets per broken constraint
+
+    @property
+    def latency_ms(self) -> float | None:
+        return None if self.instructions is None else self.instructions / self.budget.clock_hz * 1e3
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "arch": self.arch.to_dict(), "short": self.arch.short(), "val_acc": self.val_acc,
             "sram_bytes": self.sram_bytes, "flash_bytes": self.flash_bytes, "macs": macs(self.arch),
+            "instructions": self.instructions, "latency_ms": self.latency_ms,
             "budget_bytes": self.budget.sram_bytes, "flash_budget_bytes": self.budget.flash_bytes,
+            "latency_budget_ms": self.budget.latency_ms, "clock_hz": self.budget.clock_hz,
+            "binding": self.binding, "used": self.used, "rejections": self.rejections,
             "region": self.region.to_dict() if self.region else None, "region_history": self.region_history,
             "supernet_path": self.supernet_path, "seconds": self.seconds,
             "candidates": [c.to_dict() for c in self.candidates],
@@ -127,11 +138,13 @@ class SearchResult:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SearchResult":
         reg = d.get("region")
-        return cls(Arch.from_dict(d["arch"]), d["val_acc"], d["sram_bytes"], d["flash_bytes"],
-                   Budget(d["budget_bytes"], d.get("flash_budget_bytes")),
+        budget = Budget(d["budget_bytes"], d.get("flash_budget_bytes"), d.get("latency_budget_ms"),
+                        d.get("clock_hz", Budget.clock_hz))
+        return cls(Arch.from_dict(d["arch"]), d["val_acc"], d["sram_bytes"], d["flash_bytes"], budget,
                    [Candidate.from_dict(c) for c in d.get("candidates", [])],
                    Region(tuple(reg["patch_sizes"]), tuple(reg["rank_ratios"])) if reg else None,
-                   d.get("region_history", []), d.get("supernet_path"), d.get("seconds", 0.0))
+                   d.get("region_history", []), d.get("supernet_path"), d.get("seconds", 0.0),
+                   d.get("instructions"), d.get("binding", "sram"), d.get("used", {}), d.get("rejections", {}))
 
     def save(self, path: str | Path) -> None:
         write_text_atomic(path, json.dumps(self.to_dict(), indent=1))  # mcuformer/io.py: temp + fsync + rename
@@ -148,12 +161,22 @@ def training_region(preset: Preset, space: SearchSpace | None = None) -> Region:
     return Region(patches, space.rank_ratios)
 
 
+def _budget(budget_bytes: int | Budget, flash_budget: int | None, latency_ms: float | None,
+            clock_hz: float | None) -> Budget:
+    if isinstance(budget_bytes, Budget):
+        return budget_bytes
+    return Budget(int(budget_bytes), None if flash_budget is None else int(flash_budget), latency_ms,
+                  Budget.clock_hz if clock_hz is None else float(clock_hz))
+
+
 def search(
-    budget_bytes: int,
+    budget_bytes: int | Budget,
     flash_budget: int | None = None,
     space: SearchSpace | None = None,
     epochs: int | None = None,
     *,
+    latency_ms: float | None = None,
+    clock_hz: float | None = None,
     out_dir: str | Path = "runs/nas",
     memory_fn: MemoryFn | None = None,
     supernet: SuperNet | str | Path | None = None,
@@ -163,12 +186,16 @@ def search(
     progress: bool = True,
     device: str | torch.device = "cpu",
 ) -> SearchResult:
-    """Find the most accurate sub-net (inherited weights, validation split) that fits the budgets.
+    """Find the most accurate sub-net (inherited weights, validation split) that fits the budgets: SRAM
+    (``budget_bytes``), flash (``flash_budget``: firmware + .pte) and latency (``latency_ms`` at ``clock_hz``,
+    default the STM32F746's 216 MHz), or one :class:`Budget` as ``budget_bytes`` (``Budget.for_board("stm32f746",
+    latency_ms=50)``).
 
     ``supernet``: a trained :class:`SuperNet`, a checkpoint path, or None to train one into ``out_dir`` (resumes
     if a checkpoint is there; ``epochs`` overrides the preset's). ``space`` defaults to the given supernet's space,
     else the preset's. ``device``: where inherited accuracies are computed. Raises ``NoFeasibleArch`` naming the
-    memory the smallest sub-net needs when nothing fits.
+    SRAM, flash and latency the smallest sub-net needs when nothing fits (before any training). The result names
+    the constraint that binds (least slack for the chosen sub-net) and counts the rejections per constraint.
     """
     t0 = time.time()
     sn_path = None
@@ -178,7 +205,7 @@ def search(
     if space is None:
         space = supernet.space if isinstance(supernet, SuperNet) else preset.space
     memory_fn = memory_fn if memory_fn is not None else planner_predictor()
-    budget = Budget(int(budget_bytes), None if flash_budget is None else int(flash_budget))
+    budget = _budget(budget_bytes, flash_budget, latency_ms, clock_hz)
     mem = MemoryCache(memory_fn, budget)
     train_region = training_region(preset, space)
     # fail early (before any training) when even the smallest sub-net is over budget
@@ -205,8 +232,10 @@ def search(
         region, history, cands = sres.region, sres.history, list(sres.candidates)
     evo = evolutionary_search(space, acc_fn, mem, replace(preset.evo, seed=seed), region=region, progress=progress)
     best = max(cands + evo.candidates, key=lambda c: (c.score, -c.sram_bytes))
+    m = mem(best.arch)
     res = SearchResult(best.arch, best.score, best.sram_bytes, best.flash_bytes, budget, cands + evo.candidates,
-                       region, history, sn_path, round(time.time() - t0, 1))
+                       region, history, sn_path, round(time.time() - t0, 1), best.instructions,
+                       budget.binding(m), budget.used(m), mem.rejections())
     res.save(out_dir / f"search_{budget.sram_bytes}.json")
     return res
 
@@ -235,16 +264,18 @@ def finetune_searched(
 
 def best_uniform_baseline(
     space: SearchSpace,
-    budget_bytes: int,
+    budget_bytes: int | Budget,
     flash_budget: int | None = None,
     memory_fn: MemoryFn | None = None,
     patches: tuple[int, ...] | None = None,
     standard: bool = False,
+    latency_ms: float | None = None,
+    clock_hz: float | None = None,
 ) -> Arch:
-    """The hand-designed baseline: the largest (MACs) uniform, full-rank ViT of ``space`` that fits.
-    ``standard``: only ViTs whose attention width equals the embedding (heads * head_dim == embed)."""
+    """The hand-designed baseline: the largest (MACs) uniform, full-rank ViT of ``space`` that fits the budgets
+    (as in :func:`search`). ``standard``: only ViTs whose attention width equals the embedding."""
     mem = MemoryCache(memory_fn if memory_fn is not None else planner_predictor(),
-                      Budget(int(budget_bytes), flash_budget))
+                      _budget(budget_bytes, flash_budget, latency_ms, clock_hz))
     region = Region(tuple(patches or space.patch_sizes), space.rank_ratios)
     fitting = [a for a in iter_uniform(space, region, standard=standard) if mem.fits(a)]
     if not fitting:

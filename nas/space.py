@@ -14,8 +14,10 @@ Conventions shared with the backend (keep them in one place: here):
 * attention width of layer ``i`` is ``num_heads[i] * head_dim`` (independent of ``embed_dim``, as in AutoFormer /
   MCUFormer); the MLP hidden width is ``round(mlp_ratio[i] * embed_dim)``.
 * every linear of a block (qkv, proj, fc1, fc2) with ``rank_ratio[i] < 1`` is two factors
-  ``in -> r`` (no bias) then ``r -> out`` (bias), with ``r = linear_rank(in, out, rank_ratio[i])``;
-  ``rank_ratio == 1.0`` means one plain full-rank linear. The patch embedding and the head are never factorized.
+  ``in -> r`` (no bias) then ``r -> out`` (bias), with ``r = linear_rank(in, out, rank_ratio[i])`` (the backend's
+  rule, ``mcuformer.backend.lowrank``); a linear whose factors would not be smaller than it (``linear_rank`` is None,
+  always so at ``rank_ratio == 1.0``) is one plain full-rank linear. The patch embedding and the head are never
+  factorized.
 
 Sampling, mutation and crossover take an explicit ``random.Random``; every loop is bounded.
 """
@@ -28,6 +30,8 @@ import math
 import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
+
+from mcuformer.backend.lowrank import linear_rank
 
 __all__ = [
     "Arch",
@@ -45,11 +49,6 @@ __all__ = [
     "SPACES",
     "iter_uniform",
 ]
-
-
-def linear_rank(in_features: int, out_features: int, rank_ratio: float) -> int:
-    """Rank of a factorized linear: ``max(1, round(rank_ratio * min(in, out)))`` (``rank_ratio == 1`` is full)."""
-    return max(1, int(round(rank_ratio * min(in_features, out_features))))
 
 
 @dataclass(frozen=True)
@@ -158,9 +157,9 @@ def layer_linears(arch: Arch, layer: int) -> list[tuple[str, int, int]]:
 
 def _linear_cost(fin: int, fout: int, ratio: float) -> tuple[int, int]:
     """(multiply-accumulates per token, parameters incl. bias) of one possibly factorized linear."""
-    if ratio >= 1.0:
-        return fin * fout, fin * fout + fout
     r = linear_rank(fin, fout, ratio)
+    if r is None:
+        return fin * fout, fin * fout + fout
     return r * (fin + fout), r * (fin + fout) + fout
 
 
@@ -253,6 +252,26 @@ class SearchSpace:
     @property
     def max_depth(self) -> int:
         return max(self.depths)
+
+    def linear_shapes(self) -> set[tuple[int, int]]:
+        """Every (in, out) a block linear of some sub-net has (qkv, proj, fc1, fc2)."""
+        shapes = set()
+        for e in self.embed_dims:
+            for h in self.num_heads:
+                a = h * self.head_dim
+                shapes |= {(e, 3 * a), (a, e)}
+            for m in self.mlp_ratios:
+                hidden = int(round(m * e))
+                shapes |= {(e, hidden), (hidden, e)}
+        return shapes
+
+    def without_dominated_ranks(self) -> "SearchSpace":
+        """The space without the rank ratios below 1 that factorize no linear of any sub-net (``linear_rank`` keeps
+        a linear full rank where factors would not be smaller): such a ratio only duplicates rank 1.0."""
+        shapes = self.linear_shapes()
+        keep = tuple(r for r in self.rank_ratios
+                     if r >= 1.0 or any(linear_rank(i, o, r) is not None for i, o in shapes))
+        return dataclasses.replace(self, rank_ratios=keep)
 
     def full_region(self) -> Region:
         return Region(self.patch_sizes, self.rank_ratios)
@@ -392,7 +411,7 @@ PAPER_SPACE = SearchSpace(
     mlp_ratios=(3.5, 4.0),
     rank_ratios=_steps(0.40, 0.95, 0.05),
     super_embed_dim=256, super_num_heads=4, super_mlp_ratio=4.0,
-)
+).without_dominated_ranks()
 
 # Fashion-MNIST, wide enough that the 16/32/64 KB SRAM budgets bind under the backend's planner (plan_vit). Patches
 # divide 28 (16 / 49 / 196 patches + the class token); heads of 16, up to 8 (attention width up to 128, wider than a
@@ -409,7 +428,7 @@ FMNIST_SPACE = SearchSpace(
     num_heads=(1, 2, 3, 4, 6, 8),
     mlp_ratios=(2.0, 3.0, 4.0),
     rank_ratios=_steps(0.40, 1.00, 0.05),
-)
+).without_dominated_ranks()
 
 # The main job's small space (2 CPU cores, ~10 minutes): every sub-net fits 16 KB, so it is the flash budget and the
 # region (patches 7 and 4) that bound it. The benchmarks use FMNIST_SPACE.
@@ -422,7 +441,7 @@ FMNIST_SMALL_SPACE = SearchSpace(
     num_heads=(1, 2, 3, 4),
     mlp_ratios=(2.0, 3.0, 4.0),
     rank_ratios=_steps(0.40, 1.00, 0.05),
-)
+).without_dominated_ranks()
 
 SPACES: dict[str, SearchSpace] = {s.name: s for s in (PAPER_SPACE, FMNIST_SPACE, FMNIST_SMALL_SPACE)}
 

@@ -428,10 +428,6 @@ def load_vit(path: str | Path, device: str | torch.device = "cpu") -> ViT:
     return vit.to(device).eval()
 
 
-def checkpoint_history(path: str | Path) -> list[dict[str, Any]]:
-    return list(load_checkpoint(path)["history"])
-
-
 # ---- command line (also the torchrun entry point) ----------------------------------------------------------
 
 

@@ -22,9 +22,9 @@ LN_EPS = 1e-6
 
 def make_linear(in_features: int, out_features: int, rank_ratio: float) -> nn.Module:
     """``nn.Linear`` at ``rank_ratio == 1``; else ``Sequential(Linear(in, r, bias=False), Linear(r, out))``."""
-    if rank_ratio >= 1.0:
-        return nn.Linear(in_features, out_features)
     r = linear_rank(in_features, out_features, rank_ratio)
+    if r is None:
+        return nn.Linear(in_features, out_features)
     return nn.Sequential(nn.Linear(in_features, r, bias=False), nn.Linear(r, out_features))
 
 

@@ -2,14 +2,18 @@
 
 import json
 import random
+import sys
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mcuformer.backend.memory.vit import build_vit_ir, plan_vit
+from mcuformer.nas.predictors.flash import predict_flash
+from mcuformer.nas.predictors.latency import LatencyPredictor
 from mcuformer.nas.predictors.memory import PlannerUnavailable, paper_formula_bytes, planner_predictor
-from mcuformer.nas.space import (FMNIST_SPACE, PAPER_SPACE, Arch, NoFeasibleArch, flash_lower_bound, iter_uniform,
-                                 linear_rank, macs, param_count)
+from mcuformer.nas.space import (FMNIST_SMALL_SPACE, FMNIST_SPACE, PAPER_SPACE, Arch, NoFeasibleArch,
+                                 flash_lower_bound, iter_uniform, layer_linears, linear_rank, macs, param_count)
 from mcuformer.nas.vit import ViT
 
 SPACES = [FMNIST_SPACE, PAPER_SPACE]
@@ -42,7 +46,8 @@ def test_paper_space_matches_anchors():
     s = PAPER_SPACE
     assert s.embed_dims == (168, 192, 216) and s.depths == (12, 13, 14) and s.num_heads == (3, 4)
     assert s.mlp_ratios == (3.5, 4.0) and s.patch_sizes == (32, 28, 24, 20, 16) and s.head_dim == 64
-    assert s.rank_ratios[0] == 0.4 and s.rank_ratios[-1] == 0.95 and len(s.rank_ratios) == 12
+    # the paper's 0.40 .. 0.95; 0.85 .. 0.95 factorize no linear of this space at a lower cost (dominated)
+    assert s.rank_ratios == tuple(round(0.4 + 0.05 * i, 2) for i in range(9))
     assert (s.max_embed, s.max_heads, s.max_mlp_ratio, s.max_depth) == (256, 4, 4.0, 14)
     assert s.uniform(16, 192, 12, 3, 4.0, 0.9).num_tokens == 226
 
@@ -81,6 +86,33 @@ def test_counts_match_the_built_network():
     expect = 16 * 32 * 49 + n * (e * 48 + 16 * e + e * 64 + 64 * e) + 2 * n * n * 16 + 32 * 10
     assert macs(a) == expect
     assert linear_rank(64, 192, 0.5) == 32 and linear_rank(10, 3, 0.01) == 1
+    # break-even: 32 * (64 + 64) == 64 * 64 weights and MACs, plus a second kernel call: kept full rank
+    assert linear_rank(64, 64, 0.5) is None and linear_rank(64, 64, 0.45) == 29 and linear_rank(64, 64, 1.0) is None
+
+
+@pytest.mark.parametrize("space", [FMNIST_SPACE, FMNIST_SMALL_SPACE, PAPER_SPACE], ids=lambda s: s.name)
+def test_no_dominated_low_rank_choices(space):
+    """A factorized linear of any sub-net is smaller than the full one, every rank ratio below 1 factorizes some
+    linear of the space (else it is rank 1.0 again), and the backend's builder factorizes exactly those linears."""
+    shapes = space.linear_shapes()
+    for r in space.rank_ratios:
+        if r < 1.0:
+            assert any(linear_rank(i, o, r) is not None for i, o in shapes), r
+    rng = random.Random(2)
+    for _ in range(30):
+        a = space.sample(rng)
+        full = a.replace(rank_ratio=(1.0,) * a.depth)
+        factored = 0
+        for layer in range(a.depth):
+            for _, fin, fout in layer_linears(a, layer):
+                r = linear_rank(fin, fout, a.rank_ratio[layer])
+                if r is not None:
+                    factored += 1
+                    assert r * (fin + fout) < fin * fout
+        assert macs(a) <= macs(full) and param_count(a) <= param_count(full)
+        assert (macs(a) < macs(full)) == (factored > 0)
+        linears = sum(op.kind == "Linear" for op in build_vit_ir(a).ops)
+        assert linears == 4 * a.depth + factored + 1  # + the head
 
 
 def test_paper_formula_is_the_published_expression():
@@ -118,11 +150,16 @@ def test_budgets_bind_on_the_fashion_mnist_space():
     assert sum(x > 16 * 1024 for x in sram) > sum(x > 64 * 1024 for x in sram)
 
 
-def test_planner_predictor_is_the_backend_or_a_clear_error():
-    try:
-        fn = planner_predictor()
-    except PlannerUnavailable as e:
-        assert "mcuformer.backend.memory.plan_vit" in str(e)
-        return
-    rep = fn(FMNIST_SPACE.smallest())
-    assert rep.total_sram_bytes > 0 and rep.flash_bytes > 0
+def test_planner_predictor_is_the_backend():
+    fn = planner_predictor()
+    for a in (FMNIST_SPACE.smallest(), FMNIST_SPACE.sample(random.Random(4))):
+        rep, est = plan_vit(a), fn(a)
+        assert (est.total_sram_bytes, est.arena_bytes) == (rep.total_sram_bytes, rep.arena_bytes)
+        assert est.flash_bytes == predict_flash(a).total_bytes > rep.flash_bytes  # firmware + .pte > weights
+        assert est.instructions == LatencyPredictor().instructions(a) > macs(a)
+
+
+def test_planner_predictor_without_the_backend_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mcuformer.backend.memory", None)  # import fails as if it were absent
+    with pytest.raises(PlannerUnavailable, match="mcuformer.backend.memory.plan_vit is not importable"):
+        planner_predictor()

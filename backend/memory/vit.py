@@ -4,7 +4,7 @@ Builds the IR the lowering produces for `mcuformer.nas.vit.ViT(arch)` (shape-onl
 runs the same passes and the same planner as `MCUFormerBackend.preprocess`, and reports. Fast enough for a search
 (a few ms for a 240 px, depth-14 network). Conventions (shared with nas/space.py): tokens = (img // patch)^2 + 1;
 attention width = heads * head_dim; MLP hidden = round(mlp_ratio * embed); a linear with rank_ratio < 1 is
-Linear(in, r, no bias) -> Linear(r, out) with r = linear_rank(in, out, ratio).
+Linear(in, r, no bias) -> Linear(r, out) with r = linear_rank(in, out, ratio) (backend/lowrank.py: None = full rank).
 
     rep = plan_vit(arch)                     # deployed default: int8 image the delegate may overwrite
     rep.total_sram_bytes, rep.arena_bytes, rep.bound_bytes, rep.flash_bytes
@@ -16,11 +16,8 @@ import numpy as np
 from ..ir import Program, Tensor
 from ..passes import run_passes
 from .planner import plan_program
+from ..lowrank import linear_rank
 from .report import MemoryReport, report_of
-
-
-def _rank(fin: int, fout: int, ratio: float) -> int:
-    return max(1, int(round(ratio * min(fin, fout))))
 
 
 class _Builder:
@@ -46,9 +43,9 @@ class _Builder:
         return self.op(kind, ins, out_shape, name, output_zp=0, **params)
 
     def linear(self, x, lead, fin, fout, ratio, name):
-        if ratio >= 1.0:
+        r = linear_rank(fin, fout, ratio)
+        if r is None:
             return self.weighted("Linear", x, (fout, fin), lead + (fout,), name, has_lut=False)
-        r = _rank(fin, fout, ratio)
         u = self.weighted("Linear", x, (r, fin), lead + (r,), f"{name}_0", has_lut=False)
         return self.weighted("Linear", u, (fout, r), lead + (fout,), f"{name}_1", has_lut=False)
 
@@ -64,7 +61,7 @@ def build_vit_ir(arch, int8_input: bool = True, overwrite_input: bool = True) ->
     c, img, ps, e = arch.in_chans, arch.img_size, arch.patch_size, arch.embed_dim
     g = img // ps
     n = g * g + 1
-    rq = dict(input_zp=0, output_zp=0, mult=1 << 30, shift=31)
+    rq = dict(input_zp=0, output_zp=0, mult=1 << 30, shift=30)  # the lowering's attention-scale Rescale: identity
     if int8_input:
         x = b.act("img", (1, c, img, img))
         p.inputs.append(x)

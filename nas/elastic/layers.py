@@ -50,7 +50,7 @@ class ElasticLowRankLinear(nn.Module):
 
     def active(self, fin: int, fout: int, ratio: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The active ``(U, V, bias)`` slices for ``fin -> fout`` at ``ratio``."""
-        r = min(fin, fout) if ratio >= 1.0 else linear_rank(fin, fout, ratio)
+        r = linear_rank(fin, fout, ratio) or min(fin, fout)
         if fin > self.in_max or fout > self.out_max or r > self.rank_max:
             raise ValueError(f"active {fin}->{fout} (rank {r}) exceeds supernet {self.in_max}->{self.out_max}")
         u = self.U[:r, :fin]
@@ -69,7 +69,7 @@ class ElasticLowRankLinear(nn.Module):
     @torch.no_grad()
     def materialize(self, fin: int, fout: int, ratio: float) -> nn.Module:
         u, v, b = self.active(fin, fout, ratio)
-        if ratio >= 1.0:
+        if linear_rank(fin, fout, ratio) is None:
             lin = nn.Linear(fin, fout)
             lin.weight.copy_(v @ u)
             lin.bias.copy_(b)

@@ -1,10 +1,12 @@
-"""Memory of a candidate, from the same planner function that deploys it.
+"""What a deployed candidate needs, from the backend's own functions: SRAM (its planner), flash and latency.
 
-    mem = planner_predictor()           # wraps mcuformer.backend.memory.plan_vit (imported lazily)
-    est = mem(arch)                     # MemoryEstimate(total_sram_bytes, arena_bytes, flash_bytes)
+    mem = planner_predictor()           # mcuformer.backend.memory.plan_vit (imported lazily) + flash + latency
+    est = mem(arch)                     # MemoryEstimate(total_sram_bytes, arena_bytes, flash_bytes, instructions)
 
-The search takes any ``MemoryFn`` (``Arch -> MemoryEstimate``-like object with ``total_sram_bytes`` and
-``flash_bytes``) as an argument; it never computes memory itself. Tests inject fakes explicitly.
+SRAM is plan_vit's input + arena; flash is the firmware's code and data plus the `.pte` (predictors/flash.py);
+instructions are the Cortex-M7 cost model's (predictors/latency.py). The search takes any ``MemoryFn``
+(``Arch -> MemoryEstimate``-like object with ``total_sram_bytes``, ``flash_bytes`` and, for a latency budget,
+``instructions``) as an argument; it never computes these itself. Tests inject fakes explicitly.
 
 ``paper_formula_bytes`` is MCUFormer's published estimate, E*[(N+1)*(1+M) + E*M*r] elements (int8: bytes), taken
 at the worst layer. It is here for comparison only (the 240 px report); it is not a predictor the search uses
@@ -42,6 +44,7 @@ class MemoryEstimate:
     total_sram_bytes: int
     arena_bytes: int
     flash_bytes: int
+    instructions: float | None = None  # Cortex-M7 instructions per inference (None: not predicted)
 
 
 class PlannerUnavailable(ImportError):
@@ -60,14 +63,19 @@ def _load_plan_vit() -> Callable[[Any], Any]:
     return plan_vit
 
 
-def planner_predictor(cache: bool = True) -> MemoryFn:
-    """The backend planner as a ``MemoryFn`` (memoized per Arch: Arch is hashable)."""
+def planner_predictor(cache: bool = True, latency: bool = True) -> MemoryFn:
+    """The backend's planner, flash and latency predictors as one ``MemoryFn`` (memoized per Arch: Arch is
+    hashable). ``latency=False`` skips the cost model (instructions None)."""
     plan_vit = _load_plan_vit()
+    from .flash import predict_flash  # noqa: PLC0415 - after _load_plan_vit's clear error
+    from .latency import LatencyPredictor  # noqa: PLC0415
+
+    cost = LatencyPredictor() if latency else None
 
     def predict(arch: Arch) -> MemoryEstimate:
         rep = plan_vit(arch)
-        return MemoryEstimate(int(rep.total_sram_bytes), int(getattr(rep, "arena_bytes", rep.total_sram_bytes)),
-                              int(rep.flash_bytes))
+        return MemoryEstimate(int(rep.total_sram_bytes), int(rep.arena_bytes), predict_flash(arch).total_bytes,
+                              cost.instructions(arch) if cost else None)
 
     return functools.lru_cache(maxsize=None)(predict) if cache else predict
 

@@ -17,20 +17,65 @@ from ..data import Split
 from ..predictors.memory import MemoryFn
 from ..space import Arch, NoFeasibleArch, Region, SearchSpace, flash_lower_bound, macs
 
-__all__ = ["Candidate", "Budget", "MemoryCache", "AccuracyFn", "inherited_accuracy", "smallest_need"]
+__all__ = ["Candidate", "Budget", "MemoryCache", "AccuracyFn", "inherited_accuracy", "smallest_need", "CONSTRAINTS"]
 
 AccuracyFn = Callable[[Arch], float]
 
 
+CONSTRAINTS = ("sram", "flash", "latency")
+
+
 @dataclass(frozen=True)
 class Budget:
+    """What a deployed sub-net may use: SRAM (plan_vit's input + arena), flash (firmware + .pte) and latency
+    (predicted instructions / ``clock_hz``). ``None``: no limit. ``mcuformer.targets`` has the boards' values."""
+
     sram_bytes: int
-    flash_bytes: int | None = None  # None: no flash limit
+    flash_bytes: int | None = None
+    latency_ms: float | None = None
+    clock_hz: float = 216e6  # the STM32F746's
+
+    @classmethod
+    def for_board(cls, board: str, sram_bytes: int | None = None, flash_bytes: int | None = None,
+                  latency_ms: float | None = None) -> "Budget":
+        """A board's budgets (its SRAM less the firmware's own, its flash, its clock); explicit values override."""
+        from mcuformer.targets import board as get_board, model_sram_budget  # noqa: PLC0415 - reads the calibration
+
+        b = get_board(board)
+        return cls(model_sram_budget(b) if sram_bytes is None else int(sram_bytes),
+                   b.flash_bytes if flash_bytes is None else int(flash_bytes), latency_ms, b.clock_hz)
+
+    def latency_of(self, mem: Any) -> float | None:
+        ins = getattr(mem, "instructions", None)
+        return None if ins is None else ins / self.clock_hz * 1e3
+
+    def used(self, mem: Any) -> dict[str, float]:
+        """What `mem` uses of each limited resource, as a share of its budget (1.0 = exactly at the limit)."""
+        out = {"sram": mem.total_sram_bytes / self.sram_bytes}
+        if self.flash_bytes is not None:
+            out["flash"] = mem.flash_bytes / self.flash_bytes
+        if self.latency_ms is not None:
+            ms = self.latency_of(mem)
+            if ms is None:
+                raise ValueError("a latency budget needs a predictor that reports instructions "
+                                 "(planner_predictor(latency=True))")
+            out["latency"] = ms / self.latency_ms
+        return out
+
+    def violations(self, mem: Any) -> list[str]:
+        return [k for k, v in self.used(mem).items() if v > 1.0]
 
     def fits(self, mem: Any) -> bool:
-        return mem.total_sram_bytes <= self.sram_bytes and (
-            self.flash_bytes is None or mem.flash_bytes <= self.flash_bytes
-        )
+        return not self.violations(mem)
+
+    def binding(self, mem: Any) -> str:
+        """The constraint with the least slack for `mem`."""
+        used = self.used(mem)
+        return max(used, key=lambda k: used[k])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sram_bytes": self.sram_bytes, "flash_bytes": self.flash_bytes, "latency_ms": self.latency_ms,
+                "clock_hz": self.clock_hz}
 
 
 @dataclass(frozen=True)
@@ -44,16 +89,17 @@ class Candidate:
     score: float | None = None  # validation accuracy with inherited weights (or MACs for the shape-only search)
     macs: int = 0
     source: str = ""  # init | mutation | crossover | region-sample
+    instructions: float | None = None  # predicted Cortex-M7 instructions per inference (None: not predicted)
 
     def to_dict(self) -> dict[str, Any]:
         return {"arch": self.arch.to_dict(), "sram_bytes": self.sram_bytes, "flash_bytes": self.flash_bytes,
                 "fits": self.fits, "score": self.score, "macs": self.macs, "source": self.source,
-                "short": self.arch.short()}
+                "instructions": self.instructions, "short": self.arch.short()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Candidate":
         return cls(Arch.from_dict(d["arch"]), d["sram_bytes"], d["flash_bytes"], d["fits"], d["score"],
-                   d.get("macs", 0), d.get("source", ""))
+                   d.get("macs", 0), d.get("source", ""), d.get("instructions"))
 
 
 class MemoryCache:
@@ -68,6 +114,11 @@ class MemoryCache:
         self._cache: dict[Arch, Any] = {}
         self.planned = 0  # calls of memory_fn
         self.quick_rejects = 0
+        self._violations: dict[Arch, tuple[str, ...]] = {}  # every distinct arch rejected, and why
+
+    def rejections(self) -> dict[str, int]:
+        """How many distinct rejected archs broke each constraint (one arch may break several)."""
+        return {k: sum(k in v for v in self._violations.values()) for k in CONSTRAINTS}
 
     def __call__(self, arch: Arch) -> Any:
         if arch not in self._cache:
@@ -81,8 +132,12 @@ class MemoryCache:
     def fits(self, arch: Arch) -> bool:
         if arch not in self._cache and self.over_flash_bound(arch):
             self.quick_rejects += 1
+            self._violations[arch] = ("flash",)
             return False
-        return self.budget.fits(self(arch))
+        broken = self.budget.violations(self(arch))
+        if broken:
+            self._violations[arch] = tuple(broken)
+        return not broken
 
     def candidate(self, arch: Arch, score: float | None = None, source: str = "") -> Candidate:
         if arch not in self._cache and self.over_flash_bound(arch):
@@ -90,15 +145,19 @@ class MemoryCache:
             return Candidate(arch, -1, flash_lower_bound(arch), False, score, macs(arch), source)
         m = self(arch)
         return Candidate(arch, int(m.total_sram_bytes), int(m.flash_bytes), self.budget.fits(m), score, macs(arch),
-                         source)
+                         source, getattr(m, "instructions", None))
 
 
 def smallest_need(space: SearchSpace, mem: MemoryCache, region: Region | None = None) -> str:
-    """A sentence naming the memory the space's smallest sub-net needs (for 'budget cannot be met' errors)."""
+    """A sentence naming what the space's smallest sub-net needs (for 'budget cannot be met' errors). Its SRAM,
+    flash and latency are each the least of any sub-net: every one of them grows with each choice of the space
+    (tests/test_nas_search.py checks this on random sub-nets)."""
     a = space.smallest(region or space.full_region())
     m = mem(a)
-    return (f"the smallest sub-net of {space.name} ({a.short()}) needs {m.total_sram_bytes} B SRAM and "
-            f"{m.flash_bytes} B flash")
+    ms = mem.budget.latency_of(m)
+    return (f"the smallest sub-net of {space.name} ({a.short()}) needs {m.total_sram_bytes} B SRAM, "
+            f"{m.flash_bytes} B flash" + ("" if ms is None else f" and {ms:.2f} ms at "
+                                            f"{mem.budget.clock_hz / 1e6:g} MHz"))
 
 
 def no_feasible(space: SearchSpace, mem: MemoryCache, region: Region | None, tries: int) -> NoFeasibleArch:
@@ -106,6 +165,7 @@ def no_feasible(space: SearchSpace, mem: MemoryCache, region: Region | None, tri
     return NoFeasibleArch(
         f"no sub-net fits {b.sram_bytes} B SRAM"
         + (f" / {b.flash_bytes} B flash" if b.flash_bytes is not None else "")
+        + (f" / {b.latency_ms:g} ms" if b.latency_ms is not None else "")
         + f" after {tries} tries; {smallest_need(space, mem, region)}. Raise the budget to at least that."
     )
 

@@ -1,0 +1,54 @@
+"""Flash of a deployed candidate: the firmware's own code and data plus the `.pte` (weights and program).
+
+    est = predict_flash(arch)      # FlashEstimate(firmware_bytes, pte_bytes, weights_bytes); est.total_bytes
+
+`pte_bytes` is the delegate blob the backend serializes for ViT(arch) (the planned program of plan_vit's builder,
+constants included), plus the bytes per tensor the real blob holds beyond it (the edge graph's tensor names and
+quantization fields: about 15 B each), plus ExecuTorch's program around it; `firmware_bytes` is the code and data
+of the firmware without a model. The overheads are measured on built ELFs by the calibration benchmark
+(`benchmarks/bench_latency.py`) and stored with the cost model (`calibration.json`, `meta["firmware"]`).
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from mcuformer.backend.cost import default_model
+from mcuformer.backend.memory import plan_program
+from mcuformer.backend.serialization.serialize import serialize
+
+from ..space import Arch
+from .latency import scheduled_program
+
+__all__ = ["FlashEstimate", "predict_flash", "firmware_overheads"]
+
+
+@dataclass(frozen=True)
+class FlashEstimate:
+    firmware_bytes: int  # vectors, code, read-only data and .data's image of the firmware without a model
+    pte_bytes: int  # the .pte linked into flash: ExecuTorch's program + the delegate blob
+    weights_bytes: int  # the blob's constants (weights, biases, multipliers, tables): plan_vit's flash_bytes
+
+    @property
+    def total_bytes(self) -> int:
+        """Internal flash when the .pte is linked there (what a flash budget is compared with)."""
+        return self.firmware_bytes + self.pte_bytes
+
+
+def firmware_overheads() -> dict[str, int]:
+    """{"flash_bytes": firmware without a model, "pte_overhead_bytes": .pte minus blob, "blob_bytes_per_tensor",
+    "ram_bytes": SRAM the firmware needs besides the model's input, arena and logits}, as measured for the
+    calibrated runtime."""
+    fw = default_model().meta.get("firmware")
+    if not fw:
+        raise KeyError("calibration.json has no firmware measurements: run benchmarks/bench_latency.py")
+    return fw
+
+
+@functools.lru_cache(maxsize=4096)
+def predict_flash(arch: Arch) -> FlashEstimate:
+    program = scheduled_program(arch)
+    plan_program(program)
+    fw = firmware_overheads()
+    blob = len(serialize(program)) + round(fw["blob_bytes_per_tensor"] * len(program.tensors))
+    return FlashEstimate(int(fw["flash_bytes"]), blob + int(fw["pte_overhead_bytes"]), program.weight_bytes())

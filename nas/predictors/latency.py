@@ -1,0 +1,38 @@
+"""Cortex-M7 latency of a candidate from its architecture alone, by the backend's cost model.
+
+    lat = LatencyPredictor()                 # the committed calibration (mcuformer.backend.cost)
+    lat.instructions(arch)                   # per inference, as QEMU counts them on the real firmware
+    lat.ms(arch, clock_hz=216e6)             # one instruction per cycle: QEMU models no caches or wait states
+
+The program is the one the backend deploys for ViT(arch): `build_vit_ir` (plan_vit's builder) and the backend's
+passes; the cost of each of its ops is `CostModel`'s. Nothing here knows a kernel.
+"""
+from __future__ import annotations
+
+import functools
+
+from mcuformer.backend.cost import CostModel, default_model
+from mcuformer.backend.ir import Program
+from mcuformer.backend.memory.vit import build_vit_ir
+from mcuformer.backend.passes import run_passes
+
+from ..space import Arch
+
+__all__ = ["LatencyPredictor", "scheduled_program"]
+
+
+def scheduled_program(arch: Arch) -> Program:
+    """The fused and scheduled (unplanned) program of ViT(arch), deployed default: an int8 image it may overwrite."""
+    return run_passes(build_vit_ir(arch))
+
+
+class LatencyPredictor:
+    def __init__(self, model: CostModel | None = None) -> None:
+        self.model = model or default_model()
+        self.instructions = functools.lru_cache(maxsize=None)(self._instructions)
+
+    def _instructions(self, arch: Arch) -> float:
+        return self.model.instructions(scheduled_program(arch))
+
+    def ms(self, arch: Arch, clock_hz: float) -> float:
+        return self.instructions(arch) / clock_hz * 1e3
