@@ -65,7 +65,9 @@ int main() {
     }
     { // MATMUL (both layouts; N 16/32/64 take the fixed-stride A x V loop)
       static const int32_t Ns[] = {16, 32, 64, 1, 5, 13, 70};
-      const int32_t N = Ns[rnd() % 7], K = 1 + static_cast<int32_t>(rnd() % 160), M = 1 + static_cast<int32_t>(rnd() % 3);
+      // M up to 14: 6-row tiles (gemm.h) with every remainder; K up to 160 and 1000 (fewer rows per tile)
+      const int32_t N = Ns[rnd() % 7], K = 1 + static_cast<int32_t>(rnd() % (iter % 8 == 5 ? 1000 : 160));
+      const int32_t M = 1 + static_cast<int32_t>(rnd() % (iter % 2 ? 14 : 3));
       std::vector<int8_t> a(M * K), b(K * N), z1(M * N), z2(M * N);
       r8(a, mode); r8(b, mode);
       const int32_t za = static_cast<int32_t>(rnd() % 256) - 128, zb = static_cast<int32_t>(rnd() % 256) - 128, zo = static_cast<int32_t>(rnd() % 256) - 128;
@@ -76,6 +78,27 @@ int main() {
         CHECK(z1 == z2);
       }
     }
+  }
+  // LINEAR: single rows (gemv.h) and 6-row tiles (gemm.h) with every remainder, K = 1..800 (tiles of fewer rows,
+  // tails, rows read past the weights' end), with and without a LUT
+  for (int iter = 0; iter < 300; ++iter) {
+    const int mode = iter % 3;
+    static const int32_t Ks[] = {192, 64, 172, 768, 576};
+    const int32_t K = iter % 2 ? Ks[rnd() % 5] : 1 + static_cast<int32_t>(rnd() % 800);
+    const int32_t N = 1 + static_cast<int32_t>(rnd() % 40), M = 1 + static_cast<int32_t>(rnd() % 14);
+    std::vector<int8_t> x(M * K), w(N * K), lut(256), y1(M * N), y2(M * N);
+    r8(x, mode); r8(w, mode); r8(lut, 0);
+    std::vector<int32_t> bias(N), mult(N), shift(N);
+    for (int32_t n = 0; n < N; ++n) {
+      bias[n] = static_cast<int32_t>(rnd() % (1u << 21)) - (1 << 20);
+      mult[n] = iter % 4 == 3 ? static_cast<int32_t>(rnd()) : static_cast<int32_t>((1u << 30) + rnd() % (1u << 30));
+      shift[n] = iter % 4 == 3 ? 1 + static_cast<int32_t>(rnd() % 62) : 30 + static_cast<int32_t>(rnd() % 16);
+    }
+    const int32_t zo = static_cast<int32_t>(rnd() % 256) - 128;
+    const int8_t* l = (iter % 3 == 1) ? lut.data() : nullptr;
+    mcuformer::ref::linear_s8(x.data(), w.data(), bias.data(), mult.data(), shift.data(), l, zo, y1.data(), M, N, K);
+    mcuformer::cm7::linear_s8(x.data(), w.data(), bias.data(), mult.data(), shift.data(), l, zo, y2.data(), M, N, K);
+    CHECK(y1 == y2);
   }
   // ADD over all pairs
   {

@@ -1,0 +1,57 @@
+// Multi-row core of the Cortex-M7 LINEAR and MATMUL (q k^T) kernels when M >= 2 (internal to src/kernels/cm7/).
+//
+// A tile of R <= kMaxRows activation rows is widened once to int16 (zero point removed) on the stack, interleaved per
+// block of 4 inputs: block b of row r is the pair words [x0, x2], [x1, x3] at xw[2 * (b * R + r)] (the lane order
+// SXTB16 / SXTB16 ROR 8 produce from a weight word). Then each weight row is read ONCE per tile: per 4 weights
+// 1 LDR + 2 SXTB16, reused by the R rows, whose pair words come with LDM (4 words = 2 rows per instruction).
+// With R = 6 and 8 inputs per iteration: 2 x (1 + 2 + 3 LDM + 12 SMLAD) + 3 = 39 instructions per 48 MACs.
+// Exactness as in gemv.h: SMLAD sums the same products modulo 2^32.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "gemv.h"
+
+namespace mcuformer {
+namespace cm7 {
+namespace gemm {
+
+constexpr int32_t kMaxRows = 6;
+// Stack words for one widened tile (4 KB): R rows of kp inputs need R * kp / 2 words.
+constexpr int32_t kTileWords = 1024;
+
+// Rows per tile for kp (K rounded up to 4) inputs: as many as the tile buffer holds, at most kMaxRows (0: none fits).
+inline int32_t tile_rows(int32_t kp) {
+  const int32_t r = kTileWords * 2 / kp;
+  return r < kMaxRows ? r : kMaxRows;
+}
+
+// Widens rows x[r * ldx + k] - zp (r < R, k < K) into the interleaved tile, the last block zero-padded to 4 inputs.
+inline void widen_rows(const int8_t* x, size_t ldx, int32_t R, int32_t K, int32_t zp, uint32_t* xw) {
+  const int32_t k4 = K & ~3;
+  const uint32_t zz = gemv::pack16(zp, zp);
+  for (int32_t r = 0; r < R; ++r) {
+    const int8_t* xr = x + static_cast<size_t>(r) * ldx;
+    uint32_t* out = xw + 2 * r;
+    for (int32_t k = 0; k < k4; k += 4) {
+      const uint32_t v = dsp::load4(xr + k);
+      out[0] = gemv::ssub16(dsp::sxtb16(v), zz);
+      out[1] = gemv::ssub16(dsp::sxtb16_ror8(v), zz);
+      out += 2 * R;
+    }
+    if (k4 != K) {
+      int32_t v[4] = {0, 0, 0, 0};
+      for (int32_t k = k4; k < K; ++k) v[k - k4] = static_cast<int32_t>(xr[k]) - zp;
+      out[0] = gemv::pack16(v[0], v[2]);
+      out[1] = gemv::pack16(v[1], v[3]);
+    }
+  }
+}
+
+// acc[r] += sum over nb blocks of 4 inputs of tile row r times the weight row w (r < R). Out of line (gemm.cpp):
+// the R = 6 Thumb-2 loop pins all 14 allocatable registers.
+void dot_rows(const uint32_t* xw, const int8_t* w, int32_t R, int32_t nb, int32_t* acc);
+
+}  // namespace gemm
+}  // namespace cm7
+}  // namespace mcuformer
