@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mcuformer import mcu  # noqa: E402
+from mcuformer.backend.passes import tile_tokens  # noqa: E402
 
 CLOCK_HZ = 216e6
 # ANCHORS.md: ARM CMSIS-NN v7.0.0 (DSP path, gcc 12 -O2) on QEMU at ViT shapes, and our targets.
@@ -76,15 +77,27 @@ def images(arch, n: int, seed: int) -> np.ndarray:
     return rng.standard_normal((n, arch.in_chans, arch.img_size, arch.img_size)).astype(np.float32)
 
 
-def build(arch, out: Path):
-    from mcuformer.backend.pipeline import lower, quantize
+def quantized(arch):
+    from mcuformer.backend.pipeline import quantize
     from mcuformer.nas.vit import ViT
 
     torch.manual_seed(0)
     example = (torch.from_numpy(images(arch, 1, 0)),)
     calib = [torch.from_numpy(x[None]) for x in images(arch, 8, 100)]
-    q = quantize(ViT(arch).eval(), example, calib)
-    lowered = lower(q, example)
+    return quantize(ViT(arch).eval(), example, calib), example
+
+
+def build(arch, out: Path, sram_budget: int | None, q=None):
+    """Lowers ViT(arch) with the SRAM budget the tile choice may fill (None: one token row per iteration)."""
+    from executorch.exir import to_edge_transform_and_lower
+
+    from mcuformer.backend import MCUFormerPartitioner
+    from mcuformer.backend.pipeline import Lowered
+
+    q, example = q or quantized(arch)
+    partitioner = MCUFormerPartitioner(sram_budget=sram_budget)
+    edge = to_edge_transform_and_lower(torch.export.export(q, example, strict=True), partitioner=[partitioner])
+    lowered = Lowered(edge, partitioner, None)
     assert lowered.undelegated_ops() == [], lowered.undelegated_ops()
     out.write_bytes(lowered.to_pte())
     return lowered.programs()[0]
@@ -129,12 +142,13 @@ def analyse(program, s: dict) -> dict:
     return {"per_kind": dict(per_kind), "per_op": per_op, "top_functions": dict(funcs)}
 
 
-def run_model(name, arch, workdir: Path, n_images: int) -> dict:
+def run_model(name, arch, workdir: Path, n_images: int, sram_budget: int | None) -> dict:
     t0 = time.time()
     pte = workdir / f"{name}.pte"
-    program = build(arch, pte)
+    program = build(arch, pte, sram_budget)
     x = images(arch, n_images, 1000)
-    res = {"arch": arch.to_dict(), "build_s": round(time.time() - t0, 1), "weights": "random"}
+    res = {"arch": arch.to_dict(), "build_s": round(time.time() - t0, 1), "weights": "random",
+           "sram_budget": sram_budget, "tiles": tile_tokens.tile_report(program)}
     outs = {}
     for kernels in ("cm7", "ref"):
         t1 = time.time()
@@ -167,13 +181,16 @@ def anchor_kernels(res: dict) -> dict:
             work = sum(o["work"] for o in sel)
             return ins / work if work else None
 
+        made_by = {t: op.kind for op in program.ops for t in op.outputs}
+        # attention x V multiplies the softmax output (by V, or by V^T rows with transpose_b: tile_tokens)
+        is_av = lambda op: op.kind == "Matmul" and made_by.get(op.inputs[0]) == "Softmax"  # noqa: E731
         first_add = min(o["index"] for o in ops if o["kind"] == "Add")
         last_ln = max(o["index"] for o in ops if o["kind"] == "LayerNorm")
         vals = {
             # qkv (192->576, lowered as q and k|v linears), proj, fc1, fc2 of the block: M = 1 token per call
             "linear_block": pick(lambda o, op: op.kind == "Linear" and first_add < o["index"] < last_ln),
-            "qk_t": pick(lambda o, op: op.kind == "Matmul" and op.params.get("transpose_b")),
-            "av": pick(lambda o, op: op.kind == "Matmul" and not op.params.get("transpose_b")),
+            "qk_t": pick(lambda o, op: op.kind == "Matmul" and not is_av(op)),
+            "av": pick(lambda o, op: is_av(op)),
             "softmax_145": pick(lambda o, op: op.kind == "Softmax"),
             "add": pick(lambda o, op: op.kind == "Add" and o["index"] != first_add),
             "layernorm": pick(lambda o, op: op.kind == "LayerNorm" and o["index"] != last_ln),

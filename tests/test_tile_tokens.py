@@ -49,10 +49,17 @@ def _case(case, int8_input=True):
 
 
 @pytest.mark.parametrize("case", range(len(CASES)))
-@pytest.mark.parametrize("rows", [2, 3, 6, 7, 100])
-def test_every_tiling_is_bit_exact_and_planned_at_the_bound(case, rows):
+@pytest.mark.parametrize("rows", [1, 2, 3, 6, 7, 100])
+@pytest.mark.parametrize("vt", [False, True])
+def test_every_tiling_is_bit_exact_and_planned_at_the_bound(case, rows, vt):
     base, x, want = _case(case, int8_input=case % 2 == 0)
     pre = tt.split_kv(_before_tiling(base))
+    if vt:  # attention x V reads V^T rows (q.k^T's layout)
+        n_av = sum(op.kind == "Matmul" and not op.params["transpose_b"] for op in pre.ops)
+        pre = tt.transpose_v(pre)
+        assert n_av == CASES[case].get("depth", 2)
+        assert not any(op.kind == "Matmul" and not op.params["transpose_b"] for op in pre.ops)
+        assert sum(op.kind == "Permute" and op.params["perm"] == [0, 2, 1] for op in pre.ops) == n_av
     ks = tt.stages(pre)
     # the K/V rows, the query rows and the MLP rows of every block
     assert len(ks) == 3 * CASES[case].get("depth", 2)
@@ -63,10 +70,11 @@ def test_every_tiling_is_bit_exact_and_planned_at_the_bound(case, rows):
     rep = report_of(p, plan_program(p))  # plan_program checks the plan (no overlap of live buffers)
     got = reference.run(copy.deepcopy(p), [x.copy()], arena=True)[0]
     assert np.array_equal(got, want)
-    assert rep.planned_bytes <= rep.bound_bytes * max(1.02, rep0.efficiency)
+    # at the bound up to the planner's usual 2% (or 16-byte alignment of a few small buffers)
+    assert rep.planned_bytes <= max(rep.bound_bytes * max(1.02, rep0.efficiency), rep.bound_bytes + 64)
     report = tt.tile_report(p)
     n = pre.ops[ks[0]].params["count"]
-    assert {s["rows"] for s in report} == ({min(rows, n), n % rows} - {0} if rows < n else {n})
+    assert {s["rows"] for s in report} == ({rows, n % rows} - {0} if rows < n else {n})
     # no Reshape copies of K / V rows left (split_kv writes them per head); there was one per head and token
     assert not any(op.kind == "Reshape" and op.name.endswith(("_k", "_v")) for op in p.ops)
     assert any(op.kind == "Reshape" and op.name.endswith(("_k", "_v")) for op in _before_tiling(base).ops)
@@ -77,13 +85,12 @@ def test_choice_fits_the_budget_and_more_sram_is_never_slower(case):
     base, x, want = _case(case)
     smallest = run_passes(copy.deepcopy(base))
     plan_program(smallest)
-    floor = smallest.arena_bytes + sum(smallest.tensors[i].nbytes for i in smallest.inputs)
+    floor = smallest.arena_bytes + smallest.input_pool_bytes
     last_cost = None
     for budget in (floor, floor + 200, floor + 800, floor + 4000, 10**7):
         p = run_passes(copy.deepcopy(base), sram_budget=budget)
         plan_program(p)
-        total = p.arena_bytes + sum(p.tensors[i].nbytes for i in p.inputs)
-        assert total <= budget * 1.02  # live bytes are chosen within the budget; placement adds alignment only
+        assert p.arena_bytes + p.input_pool_bytes <= budget
         assert np.array_equal(reference.run(copy.deepcopy(p), [x.copy()], arena=True)[0], want)
         cost = sum(s["predicted_instructions"] for s in tt.tile_report(p))
         assert last_cost is None or cost <= last_cost

@@ -21,13 +21,14 @@ import copy
 from dataclasses import replace
 
 from ..ir import Op, Program
-from ._graph import in_loop, slice_rows, view
+from ._graph import in_loop, is_io, slice_rows, view
 
 # Rows per tile tried for every stage (multiples of the cm7 GEMM's 6-row register tile, plus small ones).
 CANDIDATES = (1, 2, 4, 6, 12, 18, 24, 30, 36, 48, 60, 72, 96, 145, 197)
 
-# F746: 320 KB SRAM less what the firmware itself needs besides the plan (8 KB stack, runtime state, statics).
-F746_SRAM_BUDGET = 320 * 1024 - 16 * 1024
+# F746: 320 KB SRAM less what the firmware itself needs besides the plan (8 KB stack, the kernels' 9 KB tile
+# buffer, runtime state and statics: 21.6 KB measured with benchmarks/mcu.py; 32 KB leaves room).
+F746_SRAM_BUDGET = 320 * 1024 - 32 * 1024
 
 
 class _NotTileable(Exception):
@@ -137,6 +138,66 @@ def _split_kv(program: Program, k: int) -> None:
 def split_kv(program: Program) -> Program:
     for k in reversed(_top_loops(program)):
         _split_kv(program, k)
+    return program
+
+
+def transpose_v(program: Program) -> Program:
+    """V [H, N, d] ==> V^T [H, d, N] by one Permute after the loop that writes it: attention x V then reads rows of
+    V^T like q.k^T reads rows of K (MATMUL transpose_b, the multi-row GEMM core) instead of columns of V. Costs a
+    second V-sized buffer during the Permute: applied by `run` only when the budget holds it."""
+    from ..memory.liveness import root_of
+
+    tens = program.tensors
+    tops = _top_loops(program)
+    top_of = {}
+    for k in tops:
+        for j in range(k, _body_end(program, k)):
+            top_of[j] = k
+    users: dict[int, list[int]] = {}
+    for j, op in enumerate(program.ops):
+        for t in op.inputs + op.outputs:
+            if program.is_planned(t):
+                users.setdefault(root_of(program, t)[0], []).append(j)
+    inserts = {}
+    for j, op in enumerate(program.ops):
+        if op.kind != "Matmul" or op.params.get("transpose_b") or j not in top_of:
+            continue
+        b = op.inputs[1]
+        if tens[b].view_of is None:
+            continue
+        v, off = root_of(program, b)
+        shape = tens[v].shape
+        if len(shape) != 3 or tens[b].shape != shape[1:] or v in inserts or is_io(program, v):
+            continue
+        writers = [i for i in users[v] if v in {root_of(program, t)[0] for t in program.ops[i].outputs}]
+        readers = [i for i in users[v] if i not in writers]
+        if not writers or any(program.ops[i].kind != "Matmul" or program.ops[i].inputs[1] != b for i in readers):
+            continue
+        last = _body_end(program, top_of[writers[-1]]) if writers[-1] in top_of else writers[-1] + 1
+        if min(readers) < last:
+            continue
+        vt = program.add_tensor(f"{tens[v].name}_T", (shape[0], shape[2], shape[1]), tens[v].dtype, tens[v].scale,
+                                tens[v].zero_point)
+        inserts[v] = (last, vt, b, off)
+    if not inserts:
+        return program
+    for v, (last, vt, b, off) in inserts.items():
+        bt = view(program, vt, off, (tens[b].shape[1], tens[b].shape[0]), f"{tens[b].name}_T", qsrc=b)
+        for op in program.ops:
+            if op.kind == "Matmul" and op.inputs[1] == b:
+                op.inputs = [op.inputs[0], bt]
+                op.params = {**op.params, "transpose_b": True}
+            elif op.kind == "Loop" and b in op.params["tensors"]:
+                op.params = {**op.params, "tensors": [bt if t == b else t for t in op.params["tensors"]]}
+    ops = []
+    at = {last: (v, vt) for v, (last, vt, _, _) in inserts.items()}
+    for i, op in enumerate(program.ops + [None]):
+        if i in at:
+            v, vt = at[i]
+            ops.append(Op("Permute", [v], [vt], {"perm": [0, 2, 1]}, f"{tens[v].name}_transpose"))
+        if op is not None:
+            ops.append(op)
+    program.ops = ops
     return program
 
 
@@ -308,8 +369,9 @@ def range_cost(program: Program, lo: int, hi: int, cost=predicted_instructions) 
 
 
 def choose_tiles(program: Program, budget: int, cost=predicted_instructions, candidates=CANDIDATES) -> dict:
-    """{stage loop index: rows}: per stage the candidate with the fewest predicted instructions whose SRAM need
-    (the live-set bound over the stage's steps, input pool included, plus the caller's other inputs) fits `budget`.
+    """{stage loop index: rows}: per stage the candidate with the fewest predicted instructions whose need (the
+    live-set bound over the stage's steps, the input pool included) fits `budget` (bytes of planned memory: input
+    pool + arena; the caller's own input and output buffers are not planned).
     Stages run one after another, so a stage's need depends on its own tile only: one tiled copy per candidate
     measures every stage. The choice is then placed by the planner; while the placed plan exceeds the budget, the
     stage with the largest need falls back to a smaller (need, rows). Pure: the program is not modified."""
@@ -317,8 +379,6 @@ def choose_tiles(program: Program, budget: int, cost=predicted_instructions, can
     from ..memory.planner import plan_program, pool_bytes
 
     ks = stages(program)
-    inputs = sum(program.tensors[i].nbytes for i in program.inputs)
-    extra = sum(program.tensors[i].nbytes for i in program.inputs if not program.is_planned(i))
     options = {k: [] for k in ks}  # stage -> [(need, cost, rows)] that fit the budget
     for rows in candidates:
         p = copy.deepcopy(program)
@@ -338,7 +398,7 @@ def choose_tiles(program: Program, budget: int, cost=predicted_instructions, can
         for k, (lo, hi) in spans.items():
             sub = [replace(b, first=max(b.first, lo), last=min(b.last, hi - 1), anchor=None) for b in bufs
                    if b.first < hi and b.last >= lo]
-            need = live_set_bound(sub, pool) + extra
+            need = live_set_bound(sub, pool)
             if need <= budget or rows == 1:
                 options[k].append((need, range_cost(p, lo, hi, cost), rows))
     choice = {k: min(opts, key=lambda o: (o[1], o[0])) for k, opts in options.items()}
@@ -346,7 +406,7 @@ def choose_tiles(program: Program, budget: int, cost=predicted_instructions, can
         p = tile(copy.deepcopy(program), {k: c[2] for k, c in choice.items()})
         plan_program(p)
         tiled = [k for k, c in choice.items() if c[2] > 1]
-        if inputs + p.arena_bytes <= budget or not tiled:
+        if p.input_pool_bytes + p.arena_bytes <= budget or not tiled:
             return {k: c[2] for k, c in choice.items()}
         k = max(tiled, key=lambda j: choice[j][0])
         smaller = [o for o in options[k] if (o[0], o[2]) < (choice[k][0], choice[k][2])]  # rows 1 is always there
@@ -371,9 +431,15 @@ def tile_report(program: Program, cost=predicted_instructions) -> list[dict]:
 
 
 def run(program: Program, sram_budget: int | None = None) -> Program:
+    from ..memory.planner import plan_program
+
     program = split_kv(program)
     if sram_budget is None:
         return program
+    vt = transpose_v(copy.deepcopy(program))
+    plan_program(vt)
+    if vt.input_pool_bytes + vt.arena_bytes <= sram_budget:
+        program = vt
     return tile(program, choose_tiles(program, sram_budget))
 
 

@@ -5,7 +5,9 @@
 //
 // Conventions for all kernels:
 //  - Tensors are dense, row-major (C order), int8 unless stated. Dimensions are >= 1.
-//  - No kernel allocates or needs scratch memory; every multiplier, shift, bias and table was computed ahead of time.
+//  - No kernel allocates or needs planned scratch memory; every multiplier, shift, bias and table was computed ahead
+//    of time. (The cm7 LINEAR / MATMUL widen their inputs into one fixed static buffer of the runtime, 9 KB:
+//    src/kernels/cm7/gemm.h.)
 //  - Parameter ranges below are guaranteed by model_load's semantic checks; kernels do not re-check them.
 //  - Zero points of int8 tensors are in [-128, 127]; shifts in [1, 62]; multipliers any int32.
 //  - 32-bit accumulators wrap (two's complement) instead of overflowing; valid blobs never wrap.

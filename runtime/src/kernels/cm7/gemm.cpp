@@ -86,7 +86,11 @@ void dot6_asm(const uint32_t* xw, const int8_t* w, int32_t nb2, int32_t* acc) {
 }
 #endif
 
+alignas(8) uint32_t g_tile[kTileWords];
+
 }  // namespace
+
+uint32_t* tile_buffer() { return g_tile; }
 
 void dot_rows(const uint32_t* xw, const int8_t* w, int32_t R, int32_t nb, int32_t* acc) {
   switch (R) {

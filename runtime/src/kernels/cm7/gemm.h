@@ -1,6 +1,6 @@
 // Multi-row core of the Cortex-M7 LINEAR and MATMUL (q k^T) kernels when M >= 2 (internal to src/kernels/cm7/).
 //
-// A tile of R <= kMaxRows activation rows is widened once to int16 (zero point removed) on the stack, interleaved per
+// A tile of R <= kMaxRows activation rows is widened once to int16 (zero point removed), interleaved per
 // block of 4 inputs: block b of row r is the pair words [x0, x2], [x1, x3] at xw[2 * (b * R + r)] (the lane order
 // SXTB16 / SXTB16 ROR 8 produce from a weight word). Then each weight row is read ONCE per tile: per 4 weights
 // 1 LDR + 2 SXTB16, reused by the R rows, whose pair words come with LDM (4 words = 2 rows per instruction).
@@ -17,8 +17,14 @@ namespace cm7 {
 namespace gemm {
 
 constexpr int32_t kMaxRows = 6;
-// Stack words for one widened tile (4 KB): R rows of kp inputs need R * kp / 2 words.
-constexpr int32_t kTileWords = 1024;
+// Words of the widened tile: R rows of kp inputs need R * kp / 2 words; 6 rows of the ViTs' widest input (an MLP
+// hidden layer of 768) fit. 9 KB is more than the firmware's 8 KB stack can spare, so the tile is one static buffer
+// of the runtime (firmware RAM next to the stack, not the planned arena), shared by the LINEAR and MATMUL kernels,
+// which never run concurrently (one model_run at a time, as on the device).
+constexpr int32_t kTileWords = 6 * 768 / 2;
+
+// The tile buffer (kTileWords words, 8-byte aligned for LDM/LDRD).
+uint32_t* tile_buffer();
 
 // Rows per tile for kp (K rounded up to 4) inputs: as many as the tile buffer holds, at most kMaxRows (0: none fits).
 inline int32_t tile_rows(int32_t kp) {

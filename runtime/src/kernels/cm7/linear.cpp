@@ -96,9 +96,9 @@ void row(const int8_t* xr, const int8_t* weight, const int32_t* bias, const int3
 void linear_s8(const int8_t* x, const int8_t* weight, const int32_t* bias, const int32_t* mult, const int32_t* shift,
                const int8_t* lut, int32_t output_zp, int8_t* y, int32_t M, int32_t N, int32_t K) {
   static_assert(gemm::kTileWords >= gemv::kMaxPairsK / 2, "one buffer serves both paths");
-  uint32_t xw[gemm::kTileWords];
+  uint32_t* const xw = gemm::tile_buffer();
   const size_t k_len = static_cast<size_t>(K), n_len = static_cast<size_t>(N);
-  // Tiles of 4..6 rows where they fit the stack buffer (the 6-row loop is the fast one); single rows otherwise.
+  // Tiles of 4..6 rows where they fit the tile buffer (the 6-row loop is the fast one); single rows otherwise.
   const int32_t tile = gemm::tile_rows((K + 3) & ~3);
   int32_t m = 0;
   if (tile >= 4) {

@@ -1,6 +1,7 @@
 // MATMUL for Cortex-M7 (contract in mcuformer/kernels.h; bit-exact with ref::matmul_s8).
 // sum_k (a - za)(b - zb) = sum_k a'_k b_k - zb * sum_k a'_k with a' = a - za (|a'| <= 255, an int16 lane): each row
-// of a is widened once with its zero point removed (stack, K <= 1024; longer rows use the reference kernel), so the
+// of a is widened once with its zero point removed (gemm.h's tile buffer, K <= 1024; longer rows use the reference
+// kernel), so the
 // inner loops are plain SMLAD dot products and nothing is summed over b.
 //  - transpose_b (b [N, K], e.g. q k^T): rows of b are read like LINEAR weights: with M >= 2, tiles of up to 6 rows
 //    of a share each row of b (gemm.h); a single row takes 4 rows of b per pass (gemv.h).
@@ -219,12 +220,12 @@ void rows_transposed(const int8_t* ar, const int8_t* bb, int8_t* yr, int32_t R, 
 
 void matmul_s8(const int8_t* a, const int8_t* b, int8_t* y, int32_t batch, int32_t M, int32_t K, int32_t N,
                bool transpose_b, int32_t a_zp, int32_t b_zp, int32_t output_zp, int32_t mult, int32_t shift) {
-  if (K > gemv::kMaxPairsK) {  // longer than the stack pairs buffer: not a ViT attention shape
+  if (K > gemv::kMaxPairsK) {  // longer than the pairs buffer: not a ViT attention shape
     ref::matmul_s8(a, b, y, batch, M, K, N, transpose_b, a_zp, b_zp, output_zp, mult, shift);
     return;
   }
   static_assert(gemm::kTileWords >= gemv::kMaxPairsK / 2, "one buffer serves both paths");
-  uint32_t xw[gemm::kTileWords];
+  uint32_t* const xw = gemm::tile_buffer();
   const size_t mk = static_cast<size_t>(M) * static_cast<size_t>(K);
   const size_t kn = static_cast<size_t>(K) * static_cast<size_t>(N);
   const size_t mn = static_cast<size_t>(M) * static_cast<size_t>(N);
