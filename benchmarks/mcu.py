@@ -139,7 +139,15 @@ def analyse(program, s: dict) -> dict:
         if k["unit"] == "MAC" and k["instructions"]:
             k["macs_per_instruction"] = k["work"] / k["instructions"]
     funcs = sorted(s["per_function_instructions"].items(), key=lambda t: -t[1])[:20]
-    return {"per_kind": dict(per_kind), "per_op": per_op, "top_functions": dict(funcs)}
+    # Dispatch: the runner's own functions (op loop, address and shape resolution, the profiling hook and the sled
+    # that marks op boundaries) per op call; kernels and their helpers are not counted.
+    calls = sum(rec["calls"] for rec in s["per_op_instructions"]) / max(s["inferences"], 1)
+    dispatch = sum(v for name, v in s["per_function_instructions"].items()
+                   if "Runner::" in name or name.startswith(("mcuformer::model_run(", "mcuformer_profile_op",
+                                                             "mcu_prof_sled")))
+    return {"per_kind": dict(per_kind), "per_op": per_op, "top_functions": dict(funcs),
+            "op_calls": calls, "dispatch_instructions": dispatch,
+            "dispatch_per_op_call": dispatch / calls if calls else None}
 
 
 def run_model(name, arch, workdir: Path, n_images: int, sram_budget: int | None) -> dict:
@@ -161,6 +169,8 @@ def run_model(name, arch, workdir: Path, n_images: int, sram_budget: int | None)
             "sdram_bytes": s["sdram_bytes"], "arena_bytes": s["arena_bytes"], "stack_peak_bytes": s["stack_peak_bytes"],
             "pte_region": s["pte_region"], "pte_bytes": s["pte_bytes"], "qemu_s": round(time.time() - t1, 1),
             "per_kind": a["per_kind"], "per_op": a["per_op"], "top_functions": a["top_functions"],
+            "op_calls": a["op_calls"], "dispatch_instructions": a["dispatch_instructions"],
+            "dispatch_per_op_call": a["dispatch_per_op_call"],
         }
     res["dsp_identical_to_ref"] = bool(np.array_equal(outs["cm7"], outs["ref"]))
     res["speedup_instructions"] = res["ref"]["instructions"] / res["cm7"]["instructions"]
@@ -223,6 +233,10 @@ def print_tables(results: dict) -> None:
               f"ratio ref/cm7 {r['speedup_instructions']:.2f}x  identical outputs: {r['dsp_identical_to_ref']}")
         print(f"ms @216 MHz (lower bound, 1 instr/cycle): cm7 {c['ms_at_216MHz_lower_bound']:.1f}  "
               f"ref {f['ms_at_216MHz_lower_bound']:.1f}")
+        print(f"op calls {c['op_calls']:,.0f}, dispatch {c['dispatch_instructions']:,.0f} instructions "
+              f"({c['dispatch_per_op_call']:,.0f} per op call); tiles (rows x iterations): "
+              + ", ".join(f"{t['rows']}x{t['iterations']}" for t in r["tiles"][:6])
+              + (" ..." if len(r["tiles"]) > 6 else ""))
         print(f"RAM {c['ram_bytes']:,} B (arena {c['arena_bytes']:,}, stack peak {c['stack_peak_bytes']:,})  "
               f"flash {c['flash_bytes']:,} B  QSPI {c['qspi_bytes']:,} B ({c['pte_region']})  "
               f"SDRAM frame {c['sdram_bytes']:,} B")
@@ -250,14 +264,18 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="imagenet model with depth 2 instead of 12")
     ap.add_argument("--images", type=int, default=1, help="inferences per model run (cost is data-independent)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "mcu.json"))
+    ap.add_argument("--sram-budget", type=int, default=tile_tokens.F746_SRAM_BUDGET,
+                    help="bytes the delegate's plan may use for multi-token tiles (default: the F746's 320 KB less "
+                         "the firmware's own needs); 0: one token row per iteration")
     a = ap.parse_args(argv)
+    budget = a.sram_budget or None
     results = {"cost_model": "executed instructions on QEMU mps2-an500 (Cortex-M7), exact plugin counts; "
                              "ms = instructions / 216 MHz, a lower bound",
                "models": {}}
     with tempfile.TemporaryDirectory(prefix="bench-mcu-") as d:
         for name, arch in archs(a.quick).items():
             print(f"[{name}] building and running ...", file=sys.stderr, flush=True)
-            results["models"][name] = run_model(name, arch, Path(d), a.images)
+            results["models"][name] = run_model(name, arch, Path(d), a.images, budget)
     results["anchor_kernels"] = anchor_kernels(results["models"]["anchor"])
     for r in results["models"].values():
         r.pop("program", None)

@@ -100,6 +100,25 @@ int main() {
     mcuformer::cm7::linear_s8(x.data(), w.data(), bias.data(), mult.data(), shift.data(), l, zo, y2.data(), M, N, K);
     CHECK(y1 == y2);
   }
+  // QUANTIZE: random scales and values, ties, NaN, infinities, huge values, every zero point sign
+  {
+    int iter = -2;
+    std::vector<float> x(4096);
+    std::vector<int8_t> y1(4096), y2(4096);
+    for (int rep = 0; rep < 8; ++rep) {
+      for (size_t i = 0; i < x.size(); ++i) {
+        const float u = static_cast<float>(static_cast<int32_t>(rnd())) / 2147483648.0f;
+        x[i] = (i % 5 == 0) ? std::floor(u * 300.0f) + 0.5f : u * (rep % 2 ? 1000.0f : 3.0f);
+      }
+      const float specials[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1e30f, -1e30f, 2.5f, -2.5f, 255.5f, -256.5f};
+      for (size_t i = 0; i < sizeof(specials) / sizeof(float); ++i) x[i] = specials[i];
+      const float inv = rep == 0 ? 1.0f : static_cast<float>(rnd() % 1000 + 1) / 97.0f;
+      const int32_t zo = static_cast<int32_t>(rnd() % 256) - 128;
+      mcuformer::ref::quantize_f32_s8(x.data(), y1.data(), x.size(), inv, zo);
+      mcuformer::cm7::quantize_f32_s8(x.data(), y2.data(), x.size(), inv, zo);
+      CHECK(y1 == y2);
+    }
+  }
   // ADD over all pairs
   {
     int iter = -1;

@@ -26,13 +26,16 @@ constexpr int32_t kTileWords = 6 * 768 / 2;
 // The tile buffer (kTileWords words, 8-byte aligned for LDM/LDRD).
 uint32_t* tile_buffer();
 
-// Rows per tile for kp (K rounded up to 4) inputs: as many as the tile buffer holds, at most kMaxRows (0: none fits).
-inline int32_t tile_rows(int32_t kp) {
-  const int32_t r = kTileWords * 2 / kp;
+// K rounded up to 8: the tile is zero-padded to whole 8-input iterations of the R = 6 loop.
+inline int32_t padded(int32_t K) { return (K + 7) & ~7; }
+
+// Rows per tile for K inputs: as many as the tile buffer holds, at most kMaxRows (0: none fits).
+inline int32_t tile_rows(int32_t K) {
+  const int32_t r = kTileWords * 2 / padded(K);
   return r < kMaxRows ? r : kMaxRows;
 }
 
-// Widens rows x[r * ldx + k] - zp (r < R, k < K) into the interleaved tile, the last block zero-padded to 4 inputs.
+// Widens rows x[r * ldx + k] - zp (r < R, k < K) into the interleaved tile, zero-padded to padded(K) inputs.
 inline void widen_rows(const int8_t* x, size_t ldx, int32_t R, int32_t K, int32_t zp, uint32_t* xw) {
   const int32_t k4 = K & ~3;
   const uint32_t zz = gemv::pack16(zp, zp);
@@ -45,11 +48,12 @@ inline void widen_rows(const int8_t* x, size_t ldx, int32_t R, int32_t K, int32_
       out[1] = gemv::ssub16(dsp::sxtb16_ror8(v), zz);
       out += 2 * R;
     }
-    if (k4 != K) {
+    for (int32_t k = k4; k < padded(K); k += 4) {
       int32_t v[4] = {0, 0, 0, 0};
-      for (int32_t k = k4; k < K; ++k) v[k - k4] = static_cast<int32_t>(xr[k]) - zp;
+      for (int32_t j = k; j < K && j < k + 4; ++j) v[j - k] = static_cast<int32_t>(xr[j]) - zp;
       out[0] = gemv::pack16(v[0], v[2]);
       out[1] = gemv::pack16(v[1], v[3]);
+      out += 2 * R;
     }
   }
 }

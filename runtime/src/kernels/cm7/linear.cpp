@@ -23,7 +23,7 @@ inline int8_t finish(int32_t acc, int32_t mult, int32_t shift, int32_t output_zp
 void rows_tile(const int8_t* x, const int8_t* weight, const int32_t* bias, const int32_t* mult, const int32_t* shift,
                const int8_t* lut, int32_t output_zp, int8_t* y, int32_t R, int32_t N, int32_t K, uint32_t* xw) {
   const size_t k_len = static_cast<size_t>(K);
-  const int32_t k4 = K & ~3, kp = (K + 3) & ~3;
+  const int32_t k4 = K & ~3, kp = gemm::padded(K);
   gemm::widen_rows(x, k_len, R, K, 0, xw);
   // Rows whose kp-byte read stays inside the [N, K] weights run over kp (zero-padded tile), the last ones over k4 +
   // a scalar tail.
@@ -99,7 +99,7 @@ void linear_s8(const int8_t* x, const int8_t* weight, const int32_t* bias, const
   uint32_t* const xw = gemm::tile_buffer();
   const size_t k_len = static_cast<size_t>(K), n_len = static_cast<size_t>(N);
   // Tiles of 4..6 rows where they fit the tile buffer (the 6-row loop is the fast one); single rows otherwise.
-  const int32_t tile = gemm::tile_rows((K + 3) & ~3);
+  const int32_t tile = gemm::tile_rows(K);
   int32_t m = 0;
   if (tile >= 4) {
     for (; M - m >= 2; ) {

@@ -199,7 +199,7 @@ void row_plain(const int8_t* ar, const int8_t* bb, int8_t* yr, int32_t K, int32_
 void rows_transposed(const int8_t* ar, const int8_t* bb, int8_t* yr, int32_t R, int32_t K, int32_t N, int32_t za,
                      int32_t zb, int32_t output_zp, int32_t mult, int32_t shift, uint32_t* xw, const int32_t* sa) {
   const size_t k_len = static_cast<size_t>(K), n_len = static_cast<size_t>(N);
-  const int32_t k4 = K & ~3, kp = (K + 3) & ~3;
+  const int32_t k4 = K & ~3, kp = gemm::padded(K);
   gemm::widen_rows(ar, k_len, R, K, za, xw);
   const int64_t spare = static_cast<int64_t>(N) * K - kp;  // row n of b reads [n * K, n * K + kp)
   const int32_t n_full = K == kp ? N : (spare < 0 ? 0 : static_cast<int32_t>(spare / K) + 1);
@@ -242,7 +242,7 @@ void matmul_s8(const int8_t* a, const int8_t* b, int8_t* y, int32_t batch, int32
     for (; k < K; ++k) sx += ar[k];
     return sx - K * a_zp;
   };
-  const int32_t tile = transpose_b ? gemm::tile_rows((K + 3) & ~3) : 0;
+  const int32_t tile = transpose_b ? gemm::tile_rows(K) : 0;
   for (int32_t bi = 0; bi < batch; ++bi) {
     const int8_t* ab = a + static_cast<size_t>(bi) * mk;
     const int8_t* bb = b + static_cast<size_t>(bi) * kn;
