@@ -100,6 +100,28 @@ int main() {
     mcuformer::cm7::linear_s8(x.data(), w.data(), bias.data(), mult.data(), shift.data(), l, zo, y2.data(), M, N, K);
     CHECK(y1 == y2);
   }
+  // CONV2D patch: tiles of up to 6 patches with every remainder, K chunks (C*P*Q up to 1200, e.g. 3 x 20 x 20),
+  // channel blocks of 64 with a remainder, both output layouts, Q % 4 != 0 (reference fallback)
+  for (int iter = 0; iter < 40; ++iter) {
+    static const int32_t Qs[] = {4, 8, 12, 16, 20, 7};
+    const int32_t C = 1 + static_cast<int32_t>(rnd() % 3), P = iter % 4 == 0 ? 20 : 1 + static_cast<int32_t>(rnd() % 8);
+    const int32_t Q = iter % 4 == 0 ? 20 : Qs[rnd() % 6], gh = 1 + static_cast<int32_t>(rnd() % 3);
+    const int32_t gw = 1 + static_cast<int32_t>(rnd() % 13), E = 1 + static_cast<int32_t>(rnd() % 80);
+    const int32_t H = P * gh, W = Q * gw;
+    std::vector<int8_t> x(C * H * W), w(E * C * P * Q), y1(E * gh * gw), y2(E * gh * gw);
+    r8(x, iter % 3); r8(w, iter % 3);
+    std::vector<int32_t> bias(E), mult(E), shift(E);
+    for (int32_t e = 0; e < E; ++e) {
+      bias[e] = static_cast<int32_t>(rnd() % (1u << 21)) - (1 << 20);
+      mult[e] = static_cast<int32_t>((1u << 30) + rnd() % (1u << 30));
+      shift[e] = 30 + static_cast<int32_t>(rnd() % 16);
+    }
+    const int32_t zo = static_cast<int32_t>(rnd() % 256) - 128;
+    const bool tl = iter % 2;
+    mcuformer::ref::conv2d_patch_s8(x.data(), C, H, W, w.data(), E, P, Q, bias.data(), mult.data(), shift.data(), zo, tl, y1.data());
+    mcuformer::cm7::conv2d_patch_s8(x.data(), C, H, W, w.data(), E, P, Q, bias.data(), mult.data(), shift.data(), zo, tl, y2.data());
+    CHECK(y1 == y2);
+  }
   // QUANTIZE: random scales and values, ties, NaN, infinities, huge values, every zero point sign
   {
     int iter = -2;

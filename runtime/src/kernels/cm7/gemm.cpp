@@ -28,9 +28,9 @@ void dot_rows_c(const uint32_t* xw, const int8_t* w, int32_t nb, int32_t* acc) {
 }
 
 #if defined(MCUFORMER_CM7_DSP) && defined(__thumb2__)
-// R = 6, 8 inputs per iteration. LDM needs ascending register numbers, so every operand is pinned; the end pointer
+// R = 6, 16 inputs per iteration (75 instructions per 96 MACs). LDM needs ascending register numbers, so every operand is pinned; the end pointer
 // lives on the stack and is reloaded into a dead pair register for the loop test.
-void dot6_asm(const uint32_t* xw, const int8_t* w, int32_t nb2, int32_t* acc) {
+void dot6_asm(const uint32_t* xw, const int8_t* w, int32_t nb4, int32_t* acc) {
   register int32_t a0 asm("r0") = acc[0];
   register int32_t a1 asm("r1") = acc[1];
   register int32_t a2 asm("r2") = acc[2];
@@ -45,7 +45,7 @@ void dot6_asm(const uint32_t* xw, const int8_t* w, int32_t nb2, int32_t* acc) {
   register uint32_t x3 asm("r9");
   register uint32_t v asm("r12");
   register uint32_t t asm("lr");
-  const int8_t* volatile end = w + 4 * nb2;
+  const int8_t* volatile end = w + 4 * nb4;
 #define MCUFORMER_GEMM_BLOCK6                              \
   "ldr    %[v], [%[p]], #4\n\t"                           \
   "sxtb16 %[t], %[v]\n\t"                                 \
@@ -67,6 +67,8 @@ void dot6_asm(const uint32_t* xw, const int8_t* w, int32_t nb2, int32_t* acc) {
   "smlad  %[a5], %[x3], %[v], %[a5]\n\t"
   __asm__ volatile(
       "1:\n\t"
+      MCUFORMER_GEMM_BLOCK6
+      MCUFORMER_GEMM_BLOCK6
       MCUFORMER_GEMM_BLOCK6
       MCUFORMER_GEMM_BLOCK6
       "ldr    %[x0], %[end]\n\t"
@@ -96,9 +98,9 @@ void dot_rows(const uint32_t* xw, const int8_t* w, int32_t R, int32_t nb, int32_
   switch (R) {
     case 6: {
 #if defined(MCUFORMER_CM7_DSP) && defined(__thumb2__)
-      const int32_t nb2 = nb & ~1;
-      if (nb2 != 0) dot6_asm(xw, w, nb2, acc);
-      if (nb2 != nb) dot_rows_c<6>(xw + 2 * 6 * nb2, w + 4 * nb2, 1, acc);
+      const int32_t nb4 = nb & ~3;
+      if (nb4 != 0) dot6_asm(xw, w, nb4, acc);
+      if (nb4 != nb) dot_rows_c<6>(xw + 2 * 6 * nb4, w + 4 * nb4, nb - nb4, acc);
 #else
       dot_rows_c<6>(xw, w, nb, acc);
 #endif

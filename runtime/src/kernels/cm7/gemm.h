@@ -4,7 +4,7 @@
 // block of 4 inputs: block b of row r is the pair words [x0, x2], [x1, x3] at xw[2 * (b * R + r)] (the lane order
 // SXTB16 / SXTB16 ROR 8 produce from a weight word). Then each weight row is read ONCE per tile: per 4 weights
 // 1 LDR + 2 SXTB16, reused by the R rows, whose pair words come with LDM (4 words = 2 rows per instruction).
-// With R = 6 and 8 inputs per iteration: 2 x (1 + 2 + 3 LDM + 12 SMLAD) + 3 = 39 instructions per 48 MACs.
+// With R = 6 and 16 inputs per iteration: 4 x (1 + 2 + 3 LDM + 12 SMLAD) + 3 = 75 instructions per 96 MACs.
 // Exactness as in gemv.h: SMLAD sums the same products modulo 2^32.
 #pragma once
 #include <cstddef>
@@ -26,8 +26,8 @@ constexpr int32_t kTileWords = 6 * 768 / 2;
 // The tile buffer (kTileWords words, 8-byte aligned for LDM/LDRD).
 uint32_t* tile_buffer();
 
-// K rounded up to 8: the tile is zero-padded to whole 8-input iterations of the R = 6 loop.
-inline int32_t padded(int32_t K) { return (K + 7) & ~7; }
+// K rounded up to 16: the tile is zero-padded to whole 16-input iterations of the R = 6 loop.
+inline int32_t padded(int32_t K) { return (K + 15) & ~15; }
 
 // Rows per tile for K inputs: as many as the tile buffer holds, at most kMaxRows (0: none fits).
 inline int32_t tile_rows(int32_t K) {

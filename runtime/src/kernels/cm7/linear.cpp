@@ -1,6 +1,6 @@
 // LINEAR for Cortex-M7 (contract in mcuformer/kernels.h; bit-exact with ref::linear_s8).
 // M >= 2 (token tiles): up to 6 rows are widened together (gemm.h) and every weight row is read once per tile,
-// 39 instructions per 48 MACs in the loop body. M == 1 (or a row left over by the tiles): the row is widened into
+// 75 instructions per 96 MACs in the loop body. M == 1 (or a row left over by the tiles): the row is widened into
 // int16 pairs on the stack (gemv.h; K <= 1024 at a time, longer rows in chunks), then 4 output channels per pass
 // share each pair load: per 4 inputs and 4 channels, 2 pair loads + 4 x (LDR + 2 SXTB16 + 2 SMLAD) = 22 instructions
 // for 16 MACs. Weights are read in place (no copy, no reordering). The int32 accumulator wraps exactly like the
