@@ -183,12 +183,13 @@ def transpose_v(program: Program) -> Program:
         return program
     for v, (last, vt, b, off) in inserts.items():
         bt = view(program, vt, off, (tens[b].shape[1], tens[b].shape[0]), f"{tens[b].name}_T", qsrc=b)
-        for op in program.ops:
+        for i, op in enumerate(program.ops):  # new Op objects: a forked program shares the old ones
             if op.kind == "Matmul" and op.inputs[1] == b:
-                op.inputs = [op.inputs[0], bt]
-                op.params = {**op.params, "transpose_b": True}
+                program.ops[i] = Op(op.kind, [op.inputs[0], bt], list(op.outputs), {**op.params, "transpose_b": True},
+                                    op.name)
             elif op.kind == "Loop" and b in op.params["tensors"]:
-                op.params = {**op.params, "tensors": [bt if t == b else t for t in op.params["tensors"]]}
+                program.ops[i] = Op(op.kind, [], [], {**op.params, "tensors": [bt if t == b else t
+                                                                              for t in op.params["tensors"]]}, op.name)
     ops = []
     at = {last: (v, vt) for v, (last, vt, _, _) in inserts.items()}
     for i, op in enumerate(program.ops + [None]):
@@ -324,6 +325,15 @@ def _tile(program: Program, k: int, rows: int) -> list[Op]:
     return out
 
 
+def _fork(program: Program) -> Program:
+    """A copy that tiling and planning may change without touching `program` (constant data shared, not copied)."""
+    p = copy.copy(program)
+    p.tensors = [copy.copy(t) for t in program.tensors]
+    p.ops = list(program.ops)
+    p.memory_anchors = dict(program.memory_anchors)
+    return p
+
+
 def stages(program: Program) -> list[int]:
     """Indices of the top-level token loops that can run several rows per iteration."""
     out = []
@@ -331,7 +341,7 @@ def stages(program: Program) -> list[int]:
         if int(program.ops[k].params["count"]) < 2:
             continue
         try:
-            _tile_body(copy.deepcopy(program), k, 2, 0, 1)
+            _tile_body(_fork(program), k, 2, 0, 1)
         except _NotTileable:
             continue
         out.append(k)
@@ -381,7 +391,7 @@ def choose_tiles(program: Program, budget: int, cost=predicted_instructions, can
     ks = stages(program)
     options = {k: [] for k in ks}  # stage -> [(need, cost, rows)] that fit the budget
     for rows in candidates:
-        p = copy.deepcopy(program)
+        p = _fork(program)
         spans = {}  # stage -> its ops [lo, hi) in the tiled copy
         ops, k = [], 0
         while k < len(p.ops):
@@ -403,7 +413,7 @@ def choose_tiles(program: Program, budget: int, cost=predicted_instructions, can
                 options[k].append((need, range_cost(p, lo, hi, cost), rows))
     choice = {k: min(opts, key=lambda o: (o[1], o[0])) for k, opts in options.items()}
     while True:
-        p = tile(copy.deepcopy(program), {k: c[2] for k, c in choice.items()})
+        p = tile(_fork(program), {k: c[2] for k, c in choice.items()})
         plan_program(p)
         tiled = [k for k, c in choice.items() if c[2] > 1]
         if p.input_pool_bytes + p.arena_bytes <= budget or not tiled:
@@ -436,7 +446,7 @@ def run(program: Program, sram_budget: int | None = None) -> Program:
     program = split_kv(program)
     if sram_budget is None:
         return program
-    vt = transpose_v(copy.deepcopy(program))
+    vt = transpose_v(_fork(program))
     plan_program(vt)
     if vt.input_pool_bytes + vt.arena_bytes <= sram_budget:
         program = vt
