@@ -91,7 +91,7 @@ class MCUFormerPartitioner(Partitioner):
 
     overwrite_input: allow the delegate to write over its int8 input buffer once consumed (the patch embedding
     writes tokens over the image rows it has read). Travels as the compile spec "overwrite_input".
-    sram_budget: bytes of SRAM the delegate may use (its inputs + arena); the schedule then runs token loops in
+    sram_budget: bytes of SRAM the delegate's plan may use (input pool + arena); the schedule then runs token loops in
     multi-row tiles, the fastest that fit (passes/tile_tokens.py; passes.tile_tokens.F746_SRAM_BUDGET is the
     STM32F746's 320 KB less the firmware's own needs). None: the smallest arena, one row per iteration (what
     plan_vit and the search predict). Travels as the compile spec "sram_budget" (uint64 little-endian).

@@ -31,16 +31,16 @@ def lower_program(edge_program: ExportedProgram, overwrite_input: bool = False,
                   sram_budget: int | None = None) -> ir.Program:
     """Lowers and plans a delegated partition; the IR it returns is exactly what the blob holds.
 
-    With an SRAM budget the tiles are chosen on live bytes; should the placed plan still exceed the budget, the
-    budget given to the tile choice shrinks by the excess until it fits (or no tiles are left)."""
+    sram_budget bounds the planned memory (input pool + arena). The tile choice already checks its plan; should the
+    blob's plan (after the later passes) still exceed the budget, the budget given to the tile choice shrinks by the
+    excess until it fits (or no tiles are left)."""
     budget = sram_budget
     while True:
         program = Lowering(edge_program, RULES_BY_TARGET).run()
         program.input_overwrite = overwrite_input and any(program.tensors[i].dtype == "int8" for i in program.inputs)
         program = run_passes(program, sram_budget=budget)
         plan_program(program)
-        inputs = sum(program.tensors[i].nbytes for i in program.inputs)
-        excess = inputs + program.arena_bytes - (sram_budget or 0)
+        excess = program.input_pool_bytes + program.arena_bytes - (sram_budget or 0)
         if sram_budget is None or excess <= 0 or all(s["rows"] == 1 for s in tile_report(program)):
             return program
         budget -= excess

@@ -1,6 +1,7 @@
 """Cortex-M7 cost of MCUFormer ViTs on the emulated board (QEMU mps2-an500 with the STM32F746's budgets).
 
-    .venv/bin/python benchmarks/mcu.py [--quick] [--out benchmarks/results/mcu.json]
+    .venv/bin/python benchmarks/mcu.py [--quick] [--out benchmarks/results/mcu.json] [--sram-budget BYTES]
+                                       [--budget-table-only]
 
 Cost = executed instructions, counted exactly by the QEMU TCG plugin (tools/qemu_plugin): per inference, per op
 (op kind), per kernel function. QEMU models no pipeline, caches or wait states, so ms at 216 MHz below is
@@ -15,9 +16,12 @@ Models (all with RANDOM weights: accuracy is not measured here, only cost and bi
              microbenchmark (linear 145x192->576 (as q + k|v linears) and the block's other linears, q k^T and attention x V per head, softmax over 145 columns, residual
              add, LayerNorm; GELU is a LUT fused into fc1's epilogue) against ARM CMSIS-NN's numbers from ANCHORS.md
 
-Each model runs with the Cortex-M7 DSP kernels (cm7) and with the scalar reference kernels (ref); the outputs must
-be identical (checked). MACs per op come from the lowered program's shapes times the number of calls the plugin saw
-(the memory schedule runs linears/matmuls token by token inside LOOPs: M = 1 per call).
+Each model is lowered with an SRAM budget (default: the F746's, passes/tile_tokens.F746_SRAM_BUDGET) that the
+backend spends on multi-token tiles (the rows x iterations of each token loop are in "tiles"), and runs with the
+Cortex-M7 DSP kernels (cm7) and with the scalar reference kernels (ref); the outputs must be identical (checked).
+MACs per op come from the lowered program's shapes times the number of calls the plugin saw. "dispatch_per_op_call"
+is the runner's own instructions (op loop, address resolution, profiling hook) per op call.
+"sram_budget_table": instructions per inference of the imagenet and fmnist models against the SRAM budget.
 """
 from __future__ import annotations
 
@@ -178,6 +182,37 @@ def run_model(name, arch, workdir: Path, n_images: int, sram_budget: int | None)
     return res
 
 
+# The SRAM budgets of the trade-off table (bytes of planned memory: input pool + arena), per model.
+BUDGETS = {"imagenet": [32 << 10, 64 << 10, 128 << 10, 192 << 10, 256 << 10, tile_tokens.F746_SRAM_BUDGET],
+           "fmnist": [8 << 10, 16 << 10, 32 << 10, 64 << 10]}
+
+
+def budget_table(name, arch, workdir: Path) -> list[dict]:
+    """Instructions per inference against the SRAM budget the tile choice may fill. A budget below the smallest plan
+    gets the smallest plan (one row per iteration) and fits = False. Tilings that repeat are run once."""
+    q = quantized(arch)
+    x = images(arch, 1, 1000)
+    rows, runs = [], {}
+    for budget in BUDGETS[name]:
+        pte = workdir / f"{name}-budget{budget}.pte"
+        program = build(arch, pte, budget, q)
+        tiles = tile_tokens.tile_report(program)
+        key = tuple((t["rows"], t["iterations"]) for t in tiles)
+        if key not in runs:
+            _, s = mcu.run_mcu(pte, x, runtime="real", kernels="cm7", timeout=1200)
+            runs[key] = s
+        s = runs[key]
+        planned = program.input_pool_bytes + program.arena_bytes
+        rows.append({"sram_budget": budget, "fits": planned <= budget, "planned_bytes": planned,
+                     "ram_bytes": s["ram_bytes"], "instructions": s["instructions"],
+                     "ms_at_216MHz_lower_bound": s["instructions"] / CLOCK_HZ * 1e3,
+                     "max_rows": max((t["rows"] for t in tiles), default=1),
+                     "tiles": [f"{t['rows']}x{t['iterations']}" for t in tiles]})
+        print(f"[{name}] budget {budget:,} B: planned {planned:,} B, {s['instructions']:,} instructions",
+              file=sys.stderr, flush=True)
+    return rows
+
+
 def anchor_kernels(res: dict) -> dict:
     """Per-kernel numbers of the anchor block (per op, dispatch included) against CMSIS-NN."""
     program = res.pop("program")
@@ -226,7 +261,7 @@ def fmt(v, nd=2):
 
 
 def print_tables(results: dict) -> None:
-    for name, r in results["models"].items():
+    for name, r in results.get("models", {}).items():
         c, f = r["cm7"], r["ref"]
         print(f"\n== {name}: {json.dumps(r['arch'])}  (random weights)")
         print(f"instructions/inference: cm7 {c['instructions']:,}  ref {f['instructions']:,}  "
@@ -251,6 +286,14 @@ def print_tables(results: dict) -> None:
                   f"{b['instructions'] / a['instructions']:>8.2f}{a['calls']:>9,.0f}"
                   f"{a['work']:>12,.0f} {a['unit'][:1]}{fmt(a['per_unit']):>10}{fmt(b['per_unit']):>10}"
                   f"{fmt(mpi, 3):>14}{fmt(mpi_r, 3):>7}")
+    for name, rows in results.get("sram_budget_table", {}).items():
+        print(f"\n== {name}: instructions per inference against the SRAM budget (planned memory: pool + arena)")
+        print(f"{'budget':>10}{'fits':>6}{'planned':>10}{'RAM':>10}{'instructions':>16}{'ms@216MHz':>11}{'rows':>6}")
+        for t in rows:
+            print(f"{t['sram_budget']:>10,}{str(t['fits']):>6}{t['planned_bytes']:>10,}{t['ram_bytes']:>10,}"
+                  f"{t['instructions']:>16,}{t['ms_at_216MHz_lower_bound']:>11.1f}{t['max_rows']:>6}")
+    if "anchor_kernels" not in results:
+        return
     print("\n== per-kernel vs ARM CMSIS-NN (ANCHORS.md), anchor block E192 N145 H3 MLP4, per op incl. dispatch")
     print(f"{'kernel':<16}{'unit':<22}{'CMSIS-NN':>10}{'target':>10}{'ours cm7':>10}{'ours ref':>10}"
           f"{'cm7/CMSIS':>10}{'meets':>7}")
@@ -264,21 +307,28 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="imagenet model with depth 2 instead of 12")
     ap.add_argument("--images", type=int, default=1, help="inferences per model run (cost is data-independent)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "mcu.json"))
+    ap.add_argument("--budget-table-only", action="store_true",
+                    help="only (re)compute the SRAM-budget tables, merged into the --out JSON")
     ap.add_argument("--sram-budget", type=int, default=tile_tokens.F746_SRAM_BUDGET,
                     help="bytes the delegate's plan may use for multi-token tiles (default: the F746's 320 KB less "
                          "the firmware's own needs); 0: one token row per iteration")
     a = ap.parse_args(argv)
     budget = a.sram_budget or None
-    results = {"cost_model": "executed instructions on QEMU mps2-an500 (Cortex-M7), exact plugin counts; "
-                             "ms = instructions / 216 MHz, a lower bound",
-               "models": {}}
+    if a.budget_table_only:
+        results = json.loads(Path(a.out).read_text())
+    else:
+        results = {"cost_model": "executed instructions on QEMU mps2-an500 (Cortex-M7), exact plugin counts; "
+                                 "ms = instructions / 216 MHz, a lower bound",
+                   "models": {}}
+        with tempfile.TemporaryDirectory(prefix="bench-mcu-") as d:
+            for name, arch in archs(a.quick).items():
+                print(f"[{name}] building and running ...", file=sys.stderr, flush=True)
+                results["models"][name] = run_model(name, arch, Path(d), a.images, budget)
+        results["anchor_kernels"] = anchor_kernels(results["models"]["anchor"])
+        for r in results["models"].values():
+            r.pop("program", None)
     with tempfile.TemporaryDirectory(prefix="bench-mcu-") as d:
-        for name, arch in archs(a.quick).items():
-            print(f"[{name}] building and running ...", file=sys.stderr, flush=True)
-            results["models"][name] = run_model(name, arch, Path(d), a.images, budget)
-    results["anchor_kernels"] = anchor_kernels(results["models"]["anchor"])
-    for r in results["models"].values():
-        r.pop("program", None)
+        results["sram_budget_table"] = {name: budget_table(name, archs(a.quick)[name], Path(d)) for name in BUDGETS}
     print_tables(results)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(results, indent=1, default=float))
