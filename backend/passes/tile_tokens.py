@@ -2,13 +2,15 @@
 is a GEMM over R rows (the Cortex-M7 kernels read each weight once per tile of up to 6 rows) and each op is
 dispatched n / R times instead of n.
 
-Both rewrites are exact (every op is the same op on more rows, or on a slice of its output channels):
+Every rewrite is exact (each op is the same op on more rows, on a slice of its output channels, or a copy):
   split_kv (always): K and V rows are written by per-head Linears straight into K [H, N, d] and V [H, N, d], instead
       of one Linear into a scratch row plus one Reshape copy per head and token.
   tile (stage -> R): a token LOOP of count n becomes LOOP n // R over R-row tiles + LOOP 1 over the n % R rows left.
       A tile's token rows are views of R consecutive rows; per-row scratch [.., 1, c] becomes [.., R, c]; a scratch
       row read per head (q, the attention output) is kept head-major [H, R, d], so each head's R rows are contiguous
       for the Matmuls: written by per-head Linears, read back token-major through one Permute.
+  transpose_v (with a budget that holds a second V): V^T [H, d, N] by one Permute after the K/V loop, so attention
+      x V reads rows of V^T (MATMUL transpose_b) like q.k^T reads rows of K: both on the multi-row GEMM core.
 
 The tile of each stage is chosen by `choose_tiles(program, budget, cost)`, a pure function: per stage the R with the
 fewest predicted instructions whose live bytes fit the budget (stages run one after the other, so each stage's peak
@@ -24,7 +26,7 @@ from ..ir import Op, Program
 from ._graph import in_loop, is_io, slice_rows, view
 
 # Rows per tile tried for every stage (multiples of the cm7 GEMM's 6-row register tile, plus small ones).
-CANDIDATES = (1, 2, 4, 6, 12, 18, 24, 30, 36, 48, 60, 72, 96, 145, 197)
+CANDIDATES = (1, 2, 4, 6, 12, 24, 36, 48, 72, 145, 197)
 
 # F746: 320 KB SRAM less what the firmware itself needs besides the plan (8 KB stack, the kernels' 9 KB tile
 # buffer, runtime state and statics: 21.6 KB measured with benchmarks/mcu.py; 32 KB leaves room).
@@ -37,8 +39,9 @@ class _NotTileable(Exception):
 
 # ---------------------------------------------------------------------------------------------------------------
 # Predicted cost. THE ONE PLACE where the shared cost model (backend/cost, helper "search") plugs in at merge:
-# predicted_instructions(program, op) -> instructions of one call of op on Cortex-M7. Constants are QEMU counts of
-# this branch's kernels (benchmarks/mcu.py, anchor block): per MAC by rows per call, per element, per call.
+# predicted_instructions(program, op) -> instructions of one call of op on Cortex-M7. Constants come from QEMU counts
+# of this branch's kernels (benchmarks/mcu.py, anchor block): per MAC for 1 row (the gemv path) and 6-row tiles;
+# 2..5 rows (the C tile loops) are interpolated, not measured; per element; per call.
 DISPATCH = 450.0  # per op call: run_op + address resolution + kernel prologue
 LINEAR_PER_MAC = {1: 1.52, 2: 1.35, 3: 1.2, 4: 1.12, 5: 1.0, 6: 0.87}
 PER_ELEMENT = {"LayerNorm": 23.0, "Softmax": 21.5, "Add": 11.0, "Rescale": 8.0, "Lut": 6.0, "Permute": 12.0,
@@ -203,22 +206,29 @@ def transpose_v(program: Program) -> Program:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-def _tile_body(p: Program, k: int, rows: int, first: int, count: int) -> list[Op]:
-    """The body of top-level loop k over `rows` rows per iteration, starting at row `first`, `count` iterations."""
+def _refs(p: Program, steps) -> dict[int, int]:
+    """References per root buffer (a view counts for its parent) in ops `steps`, LOOP tensor lists included."""
+    out: dict[int, int] = {}
+    for j in steps:
+        op = p.ops[j]
+        for t in op.inputs + op.outputs + (list(op.params["tensors"]) if op.kind == "Loop" else []):
+            r = t if p.tensors[t].view_of is None else p.tensors[t].view_of[0]
+            out[r] = out.get(r, 0) + 1
+    return out
+
+
+def _tile_body(p: Program, k: int, rows: int, first: int, count: int, refs: dict[int, int]) -> list[Op]:
+    """The body of top-level loop k over `rows` rows per iteration, starting at row `first`, `count` iterations
+    (refs: _refs over the whole program)."""
     head = p.ops[k]
     body = p.ops[k + 1:_body_end(p, k)]
     strides = dict(zip(head.params["tensors"], head.params["strides"]))
     tens = p.tensors
-    end = _body_end(p, k)
     # per-row scratch: planned buffers written in the body (directly or through a view) and used nowhere else
     written = {t if tens[t].view_of is None else tens[t].view_of[0] for op in body for t in op.outputs}
-    outside = set(p.inputs) | set(p.outputs)
-    for j, op in enumerate(p.ops):
-        if not k <= j < end:
-            for t in op.inputs + op.outputs + list(op.params.get("tensors", []) if op.kind == "Loop" else []):
-                outside.add(t if tens[t].view_of is None else tens[t].view_of[0])
+    inside = _refs(p, range(k, _body_end(p, k)))
     scratch = {t for t in written if tens[t].view_of is None and t not in strides and p.is_planned(t)
-               and t not in outside}
+               and not is_io(p, t) and refs.get(t, 0) == inside.get(t, 0)}
     referenced = {t for op in body for t in op.inputs + op.outputs}
     for op in body:
         if op.kind == "Loop":
@@ -315,20 +325,21 @@ def _tile_body(p: Program, k: int, rows: int, first: int, count: int) -> list[Op
                                 "strides": list(st.values())}, f"{head.name}_t{rows}")] + out
 
 
-def _tile(program: Program, k: int, rows: int) -> list[Op]:
+def _tile(program: Program, k: int, rows: int, refs: dict[int, int]) -> list[Op]:
     n = int(program.ops[k].params["count"])
     rows = min(rows, n)
     q, r = divmod(n, rows)
-    out = _tile_body(program, k, rows, 0, q)
+    out = _tile_body(program, k, rows, 0, q, refs)
     if r:
-        out += _tile_body(program, k, r, q * rows, 1)
+        out += _tile_body(program, k, r, q * rows, 1, refs)
     return out
 
 
-def _fork(program: Program) -> Program:
-    """A copy that tiling and planning may change without touching `program` (constant data shared, not copied)."""
+def _fork(program: Program, planned: bool = False) -> Program:
+    """A copy that tiling may change without touching `program` (tiling only appends tensors and makes new ops);
+    planned=True also copies the tensors, whose offsets planning sets (constant data stays shared)."""
     p = copy.copy(program)
-    p.tensors = [copy.copy(t) for t in program.tensors]
+    p.tensors = [copy.copy(t) for t in program.tensors] if planned else list(program.tensors)
     p.ops = list(program.ops)
     p.memory_anchors = dict(program.memory_anchors)
     return p
@@ -337,11 +348,12 @@ def _fork(program: Program) -> Program:
 def stages(program: Program) -> list[int]:
     """Indices of the top-level token loops that can run several rows per iteration."""
     out = []
+    refs = _refs(program, range(len(program.ops)))
     for k in _top_loops(program):
         if int(program.ops[k].params["count"]) < 2:
             continue
         try:
-            _tile_body(_fork(program), k, 2, 0, 1)
+            _tile_body(_fork(program), k, 2, 0, 1, refs)
         except _NotTileable:
             continue
         out.append(k)
@@ -352,9 +364,10 @@ def tile(program: Program, rows: dict[int, int]) -> Program:
     """Program with the top-level loop at index k run `rows[k]` rows per iteration (rows 1: unchanged)."""
     ops = []
     k = 0
+    refs = _refs(program, range(len(program.ops)))
     while k < len(program.ops):
         if k in rows and rows[k] > 1:
-            ops += _tile(program, k, rows[k])
+            ops += _tile(program, k, rows[k], refs)
             k = _body_end(program, k)
         else:
             ops.append(program.ops[k])
@@ -390,13 +403,14 @@ def choose_tiles(program: Program, budget: int, cost=predicted_instructions, can
 
     ks = stages(program)
     options = {k: [] for k in ks}  # stage -> [(need, cost, rows)] that fit the budget
+    refs = _refs(program, range(len(program.ops)))
     for rows in candidates:
         p = _fork(program)
         spans = {}  # stage -> its ops [lo, hi) in the tiled copy
         ops, k = [], 0
         while k < len(p.ops):
             if k in options:
-                new = _tile(p, k, rows) if rows > 1 else p.ops[k:_body_end(p, k)]
+                new = _tile(p, k, rows, refs) if rows > 1 else p.ops[k:_body_end(p, k)]
                 spans[k] = (len(ops), len(ops) + len(new))
                 ops += new
                 k = _body_end(p, k)
@@ -413,7 +427,7 @@ def choose_tiles(program: Program, budget: int, cost=predicted_instructions, can
                 options[k].append((need, range_cost(p, lo, hi, cost), rows))
     choice = {k: min(opts, key=lambda o: (o[1], o[0])) for k, opts in options.items()}
     while True:
-        p = tile(_fork(program), {k: c[2] for k, c in choice.items()})
+        p = tile(_fork(program, planned=True), {k: c[2] for k, c in choice.items()})
         plan_program(p)
         tiled = [k for k, c in choice.items() if c[2] > 1]
         if p.input_pool_bytes + p.arena_bytes <= budget or not tiled:
@@ -446,7 +460,7 @@ def run(program: Program, sram_budget: int | None = None) -> Program:
     program = split_kv(program)
     if sram_budget is None:
         return program
-    vt = transpose_v(_fork(program))
+    vt = transpose_v(_fork(program, planned=True))
     plan_program(vt)
     if vt.input_pool_bytes + vt.arena_bytes <= sram_budget:
         program = vt
