@@ -76,12 +76,21 @@ class MCUFormerPartitioner(Partitioner):
 
     overwrite_input: allow the delegate to write over its int8 input buffer once consumed (the patch embedding
     writes tokens over the image rows it has read). Travels as the compile spec "overwrite_input".
+    sram_budget: bytes of SRAM the delegate's plan may use (input pool + arena); the schedule then runs token loops in
+    multi-row tiles, the fastest that fit (passes/tile_tokens.py; passes.tile_tokens.F746_SRAM_BUDGET is the
+    STM32F746's 320 KB less the firmware's own needs). None: the smallest arena, one row per iteration (what
+    plan_vit and the search predict). Travels as the compile spec "sram_budget" (uint64 little-endian).
     """
 
-    def __init__(self, overwrite_input: bool = False, compile_specs: list[CompileSpec] | None = None):
+    def __init__(self, overwrite_input: bool = False, compile_specs: list[CompileSpec] | None = None,
+                 sram_budget: int | None = None):
         super().__init__()
         specs = list(compile_specs or [])
         specs.append(CompileSpec("overwrite_input", bytes([int(bool(overwrite_input))])))
+        if sram_budget is not None:
+            if int(sram_budget) <= 0:
+                raise ValueError(f"sram_budget must be a positive number of bytes, got {sram_budget}")
+            specs.append(CompileSpec("sram_budget", int(sram_budget).to_bytes(8, "little")))
         self.delegation_spec = DelegationSpec(BACKEND_ID, specs)
         self.rejections: dict[str, str] = {}
 

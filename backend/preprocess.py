@@ -13,24 +13,37 @@ from .lowering import Lowering
 from .memory import plan_program
 from .ops import RULES_BY_TARGET
 from .passes import run_passes
+from .passes.tile_tokens import tile_report
 from .serialization.serialize import serialize
 
 
 def compile_options(compile_specs: list[CompileSpec]) -> dict:
-    opts = {"overwrite_input": False}
+    opts = {"overwrite_input": False, "sram_budget": None}
     for spec in compile_specs:
         if spec.key == "overwrite_input":
             opts["overwrite_input"] = bool(spec.value[0]) if spec.value else False
+        elif spec.key == "sram_budget":
+            opts["sram_budget"] = int.from_bytes(spec.value, "little")
     return opts
 
 
-def lower_program(edge_program: ExportedProgram, overwrite_input: bool = False) -> ir.Program:
-    """Lowers and plans a delegated partition; the IR it returns is exactly what the blob holds."""
-    program = Lowering(edge_program, RULES_BY_TARGET).run()
-    program.input_overwrite = overwrite_input and any(program.tensors[i].dtype == "int8" for i in program.inputs)
-    program = run_passes(program)
-    plan_program(program)
-    return program
+def lower_program(edge_program: ExportedProgram, overwrite_input: bool = False,
+                  sram_budget: int | None = None) -> ir.Program:
+    """Lowers and plans a delegated partition; the IR it returns is exactly what the blob holds.
+
+    sram_budget bounds the planned memory (input pool + arena). The tile choice already checks its plan; should the
+    blob's plan (after the later passes) still exceed the budget, the budget given to the tile choice shrinks by the
+    excess until it fits (or no tiles are left)."""
+    budget = sram_budget
+    while True:
+        program = Lowering(edge_program, RULES_BY_TARGET).run()
+        program.input_overwrite = overwrite_input and any(program.tensors[i].dtype == "int8" for i in program.inputs)
+        program = run_passes(program, sram_budget=budget)
+        plan_program(program)
+        excess = program.input_pool_bytes + program.arena_bytes - (sram_budget or 0)
+        if sram_budget is None or excess <= 0 or all(s["rows"] == 1 for s in tile_report(program)):
+            return program
+        budget -= excess
 
 
 class MCUFormerBackend(BackendDetails):

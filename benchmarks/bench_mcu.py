@@ -1,6 +1,7 @@
 """Cortex-M7 cost of MCUFormer ViTs on the emulated board (QEMU mps2-an500 with the STM32F746's budgets).
 
-    .venv/bin/python -m benchmarks.bench_mcu [--quick] [--out benchmarks/results/mcu.json]
+    .venv/bin/python -m benchmarks.bench_mcu [--quick] [--out benchmarks/results/mcu.json] [--sram-budget BYTES]
+                                             [--budget-table-only]
 
 Cost = executed instructions, counted exactly by the QEMU TCG plugin (tools/qemu_plugin): per inference, per op
 (op kind), per kernel function. QEMU models no pipeline, caches or wait states, so ms at 216 MHz below is
@@ -15,9 +16,12 @@ Models (all with RANDOM weights: accuracy is not measured here, only cost and bi
              microbenchmark (linear 145x192->576 (as q + k|v linears) and the block's other linears, q k^T and attention x V per head, softmax over 145 columns, residual
              add, LayerNorm; GELU is a LUT fused into fc1's epilogue) against ARM CMSIS-NN's numbers from ANCHORS.md
 
-Each model runs with the Cortex-M7 DSP kernels (cm7) and with the scalar reference kernels (ref); the outputs must
-be identical (checked). MACs per op come from the lowered program's shapes times the number of calls the plugin saw
-(the memory schedule runs linears/matmuls token by token inside LOOPs: M = 1 per call).
+Each model is lowered with an SRAM budget (default: the F746's, passes/tile_tokens.F746_SRAM_BUDGET) that the
+backend spends on multi-token tiles (the rows x iterations of each token loop are in "tiles"), and runs with the
+Cortex-M7 DSP kernels (cm7) and with the scalar reference kernels (ref); the outputs must be identical (checked).
+MACs per op come from the lowered program's shapes times the number of calls the plugin saw. "dispatch_per_op_call"
+is the runner's own instructions (op loop, address resolution, profiling hook) per op call.
+"sram_budget_table": instructions per inference of the imagenet and fmnist models against the SRAM budget.
 """
 from __future__ import annotations
 
@@ -33,6 +37,8 @@ import numpy as np
 import torch
 
 from mcuformer import mcu
+
+from mcuformer.backend.passes import tile_tokens
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -75,15 +81,27 @@ def images(arch, n: int, seed: int) -> np.ndarray:
     return rng.standard_normal((n, arch.in_chans, arch.img_size, arch.img_size)).astype(np.float32)
 
 
-def build(arch, out: Path):
-    from mcuformer.backend.pipeline import lower, quantize
+def quantized(arch):
+    from mcuformer.backend.pipeline import quantize
     from mcuformer.nas.vit import ViT
 
     torch.manual_seed(0)
     example = (torch.from_numpy(images(arch, 1, 0)),)
     calib = [torch.from_numpy(x[None]) for x in images(arch, 8, 100)]
-    q = quantize(ViT(arch).eval(), example, calib)
-    lowered = lower(q, example)
+    return quantize(ViT(arch).eval(), example, calib), example
+
+
+def build(arch, out: Path, sram_budget: int | None, q=None):
+    """Lowers ViT(arch) with the SRAM budget the tile choice may fill (None: one token row per iteration)."""
+    from executorch.exir import to_edge_transform_and_lower
+
+    from mcuformer.backend import MCUFormerPartitioner
+    from mcuformer.backend.pipeline import Lowered
+
+    q, example = q or quantized(arch)
+    partitioner = MCUFormerPartitioner(sram_budget=sram_budget)
+    edge = to_edge_transform_and_lower(torch.export.export(q, example, strict=True), partitioner=[partitioner])
+    lowered = Lowered(edge, partitioner, None)
     assert lowered.undelegated_ops() == [], lowered.undelegated_ops()
     out.write_bytes(lowered.to_pte())
     return lowered.programs()[0]
@@ -125,15 +143,24 @@ def analyse(program, s: dict) -> dict:
         if k["unit"] == "MAC" and k["instructions"]:
             k["macs_per_instruction"] = k["work"] / k["instructions"]
     funcs = sorted(s["per_function_instructions"].items(), key=lambda t: -t[1])[:20]
-    return {"per_kind": dict(per_kind), "per_op": per_op, "top_functions": dict(funcs)}
+    # Dispatch: the runner's own functions (op loop, address and shape resolution, the profiling hook and the sled
+    # that marks op boundaries) per op call; kernels and their helpers are not counted.
+    calls = sum(rec["calls"] for rec in s["per_op_instructions"]) / max(s["inferences"], 1)
+    dispatch = sum(v for name, v in s["per_function_instructions"].items()
+                   if "Runner::" in name or name.startswith(("mcuformer::model_run(", "mcuformer_profile_op",
+                                                             "mcu_prof_sled")))
+    return {"per_kind": dict(per_kind), "per_op": per_op, "top_functions": dict(funcs),
+            "op_calls": calls, "dispatch_instructions": dispatch,
+            "dispatch_per_op_call": dispatch / calls if calls else None}
 
 
-def run_model(name, arch, workdir: Path, n_images: int) -> dict:
+def run_model(name, arch, workdir: Path, n_images: int, sram_budget: int | None) -> dict:
     t0 = time.time()
     pte = workdir / f"{name}.pte"
-    program = build(arch, pte)
+    program = build(arch, pte, sram_budget)
     x = images(arch, n_images, 1000)
-    res = {"arch": arch.to_dict(), "build_s": round(time.time() - t0, 1), "weights": "random"}
+    res = {"arch": arch.to_dict(), "build_s": round(time.time() - t0, 1), "weights": "random",
+           "sram_budget": sram_budget, "tiles": tile_tokens.tile_report(program)}
     outs = {}
     for kernels in ("cm7", "ref"):
         t1 = time.time()
@@ -146,11 +173,44 @@ def run_model(name, arch, workdir: Path, n_images: int) -> dict:
             "sdram_bytes": s["sdram_bytes"], "arena_bytes": s["arena_bytes"], "stack_peak_bytes": s["stack_peak_bytes"],
             "pte_region": s["pte_region"], "pte_bytes": s["pte_bytes"], "qemu_s": round(time.time() - t1, 1),
             "per_kind": a["per_kind"], "per_op": a["per_op"], "top_functions": a["top_functions"],
+            "op_calls": a["op_calls"], "dispatch_instructions": a["dispatch_instructions"],
+            "dispatch_per_op_call": a["dispatch_per_op_call"],
         }
     res["dsp_identical_to_ref"] = bool(np.array_equal(outs["cm7"], outs["ref"]))
     res["speedup_instructions"] = res["ref"]["instructions"] / res["cm7"]["instructions"]
     res["program"] = program
     return res
+
+
+# The SRAM budgets of the trade-off table (bytes of planned memory: input pool + arena), per model.
+BUDGETS = {"imagenet": [32 << 10, 64 << 10, 128 << 10, 256 << 10, tile_tokens.F746_SRAM_BUDGET],
+           "fmnist": [8 << 10, 16 << 10, 32 << 10, 64 << 10]}
+
+
+def budget_table(name, arch, workdir: Path) -> list[dict]:
+    """Instructions per inference against the SRAM budget the tile choice may fill. A budget below the smallest plan
+    gets the smallest plan (one row per iteration) and fits = False. Tilings that repeat are run once."""
+    q = quantized(arch)
+    x = images(arch, 1, 1000)
+    rows, runs = [], {}
+    for budget in BUDGETS[name]:
+        pte = workdir / f"{name}-budget{budget}.pte"
+        program = build(arch, pte, budget, q)
+        tiles = tile_tokens.tile_report(program)
+        key = tuple((t["rows"], t["iterations"]) for t in tiles)
+        if key not in runs:
+            _, s = mcu.run_mcu(pte, x, runtime="real", kernels="cm7", timeout=1200)
+            runs[key] = s
+        s = runs[key]
+        planned = program.input_pool_bytes + program.arena_bytes
+        rows.append({"sram_budget": budget, "fits": planned <= budget, "planned_bytes": planned,
+                     "ram_bytes": s["ram_bytes"], "instructions": s["instructions"],
+                     "ms_at_216MHz_lower_bound": s["instructions"] / CLOCK_HZ * 1e3,
+                     "max_rows": max((t["rows"] for t in tiles), default=1),
+                     "tiles": [f"{t['rows']}x{t['iterations']}" for t in tiles]})
+        print(f"[{name}] budget {budget:,} B: planned {planned:,} B, {s['instructions']:,} instructions",
+              file=sys.stderr, flush=True)
+    return rows
 
 
 def anchor_kernels(res: dict) -> dict:
@@ -166,13 +226,16 @@ def anchor_kernels(res: dict) -> dict:
             work = sum(o["work"] for o in sel)
             return ins / work if work else None
 
+        made_by = {t: op.kind for op in program.ops for t in op.outputs}
+        # attention x V multiplies the softmax output (by V, or by V^T rows with transpose_b: tile_tokens)
+        is_av = lambda op: op.kind == "Matmul" and made_by.get(op.inputs[0]) == "Softmax"  # noqa: E731
         first_add = min(o["index"] for o in ops if o["kind"] == "Add")
         last_ln = max(o["index"] for o in ops if o["kind"] == "LayerNorm")
         vals = {
             # qkv (192->576, lowered as q and k|v linears), proj, fc1, fc2 of the block: M = 1 token per call
             "linear_block": pick(lambda o, op: op.kind == "Linear" and first_add < o["index"] < last_ln),
-            "qk_t": pick(lambda o, op: op.kind == "Matmul" and op.params.get("transpose_b")),
-            "av": pick(lambda o, op: op.kind == "Matmul" and not op.params.get("transpose_b")),
+            "qk_t": pick(lambda o, op: op.kind == "Matmul" and not is_av(op)),
+            "av": pick(lambda o, op: is_av(op)),
             "softmax_145": pick(lambda o, op: op.kind == "Softmax"),
             "add": pick(lambda o, op: op.kind == "Add" and o["index"] != first_add),
             "layernorm": pick(lambda o, op: op.kind == "LayerNorm" and o["index"] != last_ln),
@@ -198,13 +261,17 @@ def fmt(v, nd=2):
 
 
 def print_tables(results: dict) -> None:
-    for name, r in results["models"].items():
+    for name, r in results.get("models", {}).items():
         c, f = r["cm7"], r["ref"]
         print(f"\n== {name}: {json.dumps(r['arch'])}  (random weights)")
         print(f"instructions/inference: cm7 {c['instructions']:,}  ref {f['instructions']:,}  "
               f"ratio ref/cm7 {r['speedup_instructions']:.2f}x  identical outputs: {r['dsp_identical_to_ref']}")
         print(f"ms @216 MHz (lower bound, 1 instr/cycle): cm7 {c['ms_at_216MHz_lower_bound']:.1f}  "
               f"ref {f['ms_at_216MHz_lower_bound']:.1f}")
+        print(f"op calls {c['op_calls']:,.0f}, dispatch {c['dispatch_instructions']:,.0f} instructions "
+              f"({c['dispatch_per_op_call']:,.0f} per op call); tiles (rows x iterations): "
+              + ", ".join(f"{t['rows']}x{t['iterations']}" for t in r["tiles"][:6])
+              + (" ..." if len(r["tiles"]) > 6 else ""))
         print(f"RAM {c['ram_bytes']:,} B (arena {c['arena_bytes']:,}, stack peak {c['stack_peak_bytes']:,})  "
               f"flash {c['flash_bytes']:,} B  QSPI {c['qspi_bytes']:,} B ({c['pte_region']})  "
               f"SDRAM frame {c['sdram_bytes']:,} B")
@@ -219,6 +286,14 @@ def print_tables(results: dict) -> None:
                   f"{b['instructions'] / a['instructions']:>8.2f}{a['calls']:>9,.0f}"
                   f"{a['work']:>12,.0f} {a['unit'][:1]}{fmt(a['per_unit']):>10}{fmt(b['per_unit']):>10}"
                   f"{fmt(mpi, 3):>14}{fmt(mpi_r, 3):>7}")
+    for name, rows in results.get("sram_budget_table", {}).items():
+        print(f"\n== {name}: instructions per inference against the SRAM budget (planned memory: pool + arena)")
+        print(f"{'budget':>10}{'fits':>6}{'planned':>10}{'RAM':>10}{'instructions':>16}{'ms@216MHz':>11}{'rows':>6}")
+        for t in rows:
+            print(f"{t['sram_budget']:>10,}{str(t['fits']):>6}{t['planned_bytes']:>10,}{t['ram_bytes']:>10,}"
+                  f"{t['instructions']:>16,}{t['ms_at_216MHz_lower_bound']:>11.1f}{t['max_rows']:>6}")
+    if "anchor_kernels" not in results:
+        return
     print("\n== per-kernel vs ARM CMSIS-NN (ANCHORS.md), anchor block E192 N145 H3 MLP4, per op incl. dispatch")
     print(f"{'kernel':<16}{'unit':<22}{'CMSIS-NN':>10}{'target':>10}{'ours cm7':>10}{'ours ref':>10}"
           f"{'cm7/CMSIS':>10}{'meets':>7}")
@@ -232,17 +307,31 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="imagenet model with depth 2 instead of 12")
     ap.add_argument("--images", type=int, default=1, help="inferences per model run (cost is data-independent)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "mcu.json"))
+    ap.add_argument("--budget-table-only", action="store_true",
+                    help="only (re)compute the SRAM-budget tables, merged into the --out JSON")
+    ap.add_argument("--no-budget-table", action="store_true", help="skip the SRAM-budget tables")
+    ap.add_argument("--sram-budget", type=int, default=tile_tokens.F746_SRAM_BUDGET,
+                    help="bytes the delegate's plan may use for multi-token tiles (default: the F746's 320 KB less "
+                         "the firmware's own needs); 0: one token row per iteration")
     a = ap.parse_args(argv)
-    results = {"cost_model": "executed instructions on QEMU mps2-an500 (Cortex-M7), exact plugin counts; "
-                             "ms = instructions / 216 MHz, a lower bound",
-               "models": {}}
-    with tempfile.TemporaryDirectory(prefix="bench-mcu-") as d:
-        for name, arch in archs(a.quick).items():
-            print(f"[{name}] building and running ...", file=sys.stderr, flush=True)
-            results["models"][name] = run_model(name, arch, Path(d), a.images)
-    results["anchor_kernels"] = anchor_kernels(results["models"]["anchor"])
-    for r in results["models"].values():
-        r.pop("program", None)
+    budget = a.sram_budget or None
+    if a.budget_table_only:
+        results = json.loads(Path(a.out).read_text())
+    else:
+        results = {"cost_model": "executed instructions on QEMU mps2-an500 (Cortex-M7), exact plugin counts; "
+                                 "ms = instructions / 216 MHz, a lower bound",
+                   "models": {}}
+        with tempfile.TemporaryDirectory(prefix="bench-mcu-") as d:
+            for name, arch in archs(a.quick).items():
+                print(f"[{name}] building and running ...", file=sys.stderr, flush=True)
+                results["models"][name] = run_model(name, arch, Path(d), a.images, budget)
+        results["anchor_kernels"] = anchor_kernels(results["models"]["anchor"])
+        for r in results["models"].values():
+            r.pop("program", None)
+    if not a.no_budget_table:
+        with tempfile.TemporaryDirectory(prefix="bench-mcu-") as d:
+            results["sram_budget_table"] = {name: budget_table(name, archs(a.quick)[name], Path(d))
+                                            for name in BUDGETS}
     print_tables(results)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(results, indent=1, default=float))

@@ -21,8 +21,11 @@ pytestmark = pytest.mark.skipif(not (shutil.which("arm-none-eabi-g++") and shuti
 
 def test_cm7_kernels_bit_exact_with_ref_on_cortex_m7(tmp_path):
     sources = [SRC / "start.cpp", SRC / "cm7_kernels.cpp"]
-    sources += [KERNELS / "ref" / f"{k}.cpp" for k in ("add", "layernorm", "softmax", "matmul", "rescale")]
-    sources += [KERNELS / "cm7" / f"{k}.cpp" for k in ("add", "layernorm", "softmax", "matmul", "gemv", "rescale")]
+    sources += [KERNELS / "ref" / f"{k}.cpp" for k in ("add", "layernorm", "softmax", "matmul", "rescale", "linear",
+                                                                     "quantize", "conv2d_patch")]
+    sources += [KERNELS / "cm7" / f"{k}.cpp" for k in ("add", "layernorm", "softmax", "matmul", "gemv", "gemm",
+                                                                     "rescale", "linear", "quantize",
+                                                                     "conv2d_patch")]
     elf = tmp_path / "cm7_kernels.elf"
     r = subprocess.run(["arm-none-eabi-g++", *FLAGS, f"-I{REPO / 'runtime' / 'include'}", "-nostartfiles",
                         "--specs=rdimon.specs", "-T", str(SRC / "link.ld"), *map(str, sources), "-o", str(elf),

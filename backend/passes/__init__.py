@@ -6,8 +6,9 @@ Each pass is one file with `run(program) -> program`; every one is bit-exact wit
 from __future__ import annotations
 
 from ..ir import Program
-from . import (canon_attention, canon_movement, compact, fold_conv_tokens, fold_linear_lut, fold_transpose_matmul, inplace, remove_identity_rescale,
-               schedule_blocks, schedule_patch_embed, schedule_tail, views)
+from . import (canon_attention, canon_movement, compact, fold_conv_tokens, fold_linear_lut, fold_transpose_matmul,
+               inplace, remove_identity_rescale, schedule_blocks, schedule_patch_embed, schedule_tail, tile_tokens,
+               views)
 
 PASSES = [
     ("fold_conv_tokens", fold_conv_tokens.run),  # Conv2d -> Reshape -> Permute  ==>  Conv2d(tokens_layout)
@@ -20,6 +21,7 @@ PASSES = [
     ("remove_identity_rescale", remove_identity_rescale.run),
     ("schedule_patch_embed", schedule_patch_embed.run),  # patch rows, tokens over the consumed image
     ("schedule_blocks", schedule_blocks.run),  # attention per query row and head, token-wise chains in place
+    ("tile_tokens", tile_tokens.run),  # K/V written per head; token loops in R-row tiles fitting the SRAM budget
     ("schedule_tail", schedule_tail.run),  # LayerNorm after the class-token slice
     ("views", views.run),  # Reshape / contiguous Slice as views
     ("inplace", inplace.run),  # elementwise outputs over their dying input
@@ -27,11 +29,12 @@ PASSES = [
 ]
 
 
-def run_passes(program: Program, passes=None) -> Program:
+def run_passes(program: Program, passes=None, sram_budget: int | None = None) -> Program:
+    """sram_budget (bytes) lets tile_tokens spend SRAM on multi-row tiles; None keeps the smallest arena."""
     names = None if passes is None else set(passes)
     for name, fn in PASSES:
         if names is None or name in names:
-            program = fn(program)
+            program = fn(program, sram_budget) if fn is tile_tokens.run else fn(program)
     return program
 
 

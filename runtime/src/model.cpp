@@ -112,15 +112,17 @@ namespace {
 // Resolves tensor indices to addresses for one run. Everything it relies on was checked by model_load.
 class Runner {
  public:
+  // The flatbuffer vectors every op call reads are looked up once per run (the per-call dispatch cost is measured
+  // by benchmarks/mcu.py: instructions of the runner's functions per op call).
   Runner(const Model& m, uint8_t* arena, const IoTensor* ins, const IoTensor* outs)
-      : m_(m), p_(program_of(m)), arena_(arena), ins_(ins), outs_(outs) {}
+      : m_(m), p_(program_of(m)), tensors_(p_->tensors()), constants_(p_->constants()), inputs_(p_->inputs()),
+        arena_(arena), ins_(ins), outs_(outs) {}
 
   uint8_t* addr(int32_t t) const {
-    const fb::Tensor* tt = p_->tensors()->Get(static_cast<uint32_t>(t));
-    if (tt->constant() >= 0) {
-      return const_cast<uint8_t*>(p_->constants()->Get(static_cast<uint32_t>(tt->constant()))->data()->data());
-    }
-    const int32_t in = detail::find_index(p_->inputs(), t);
+    const fb::Tensor* tt = tensors_->Get(static_cast<uint32_t>(t));
+    const int32_t c = tt->constant();
+    if (c >= 0) return const_cast<uint8_t*>(constants_->Get(static_cast<uint32_t>(c))->data()->data());
+    const int32_t in = detail::find_index(inputs_, t);
     if (in >= 0) {
       uint8_t* base = static_cast<uint8_t*>(ins_[in].data);
       const bool pool = in == 0 && m_.input_overwrite && tt->dtype() == fb::DType::INT8;
@@ -139,9 +141,12 @@ class Runner {
   int64_t loop_shift(int32_t t) const {
     int64_t shift = 0;
     for (int32_t d = 0; d < depth_; ++d) {
-      const auto* ts = loops_[d].p->tensors();
-      for (uint32_t k = 0; ts && k < ts->size(); ++k) {
-        if (ts->Get(k) == t) shift += static_cast<int64_t>(loops_[d].iter) * loops_[d].p->strides()->Get(k);
+      const Frame& f = loops_[d];
+      for (uint32_t k = 0; k < f.n; ++k) {
+        if (f.tensors->Get(k) == t) {  // listed once per loop
+          shift += static_cast<int64_t>(f.iter) * f.strides->Get(k);
+          break;
+        }
       }
     }
     return shift;
@@ -156,7 +161,8 @@ class Runner {
       if (op->params_type() == OpParams::LoopParams) {
         const auto* q = op->params_as_LoopParams();
         const uint32_t end = k + 1 + static_cast<uint32_t>(q->body());
-        loops_[depth_] = Frame{q, 0};
+        const auto* ts = q->tensors();
+        loops_[depth_] = Frame{ts, q->strides(), ts ? ts->size() : 0u, 0};
         ++depth_;
         for (int32_t it = 0; it < q->count(); ++it) {
           loops_[depth_ - 1].iter = it;
@@ -175,7 +181,7 @@ class Runner {
   const int32_t* s32(int32_t t) const { return reinterpret_cast<const int32_t*>(addr(t)); }
   Shape shape(int32_t t) const {
     Shape s;
-    detail::read_shape(p_->tensors()->Get(static_cast<uint32_t>(t)), &s);
+    detail::read_shape(tensors_->Get(static_cast<uint32_t>(t)), &s);
     return s;
   }
 
@@ -186,7 +192,7 @@ class Runner {
     switch (op->params_type()) {
       case OpParams::QuantizeParams: {
         const auto* q = op->params_as_QuantizeParams();
-        ref::quantize_f32_s8(reinterpret_cast<const float*>(addr(x)), s8(y), shape(x).numel, q->inv_scale(),
+        fast::quantize_f32_s8(reinterpret_cast<const float*>(addr(x)), s8(y), shape(x).numel, q->inv_scale(),
                              q->zero_point());
         break;
       }
@@ -314,11 +320,16 @@ class Runner {
  private:
   const Model& m_;
   const fb::Program* p_;
+  const flatbuffers::Vector<flatbuffers::Offset<fb::Tensor>>* tensors_;
+  const flatbuffers::Vector<flatbuffers::Offset<fb::Constant>>* constants_;
+  const flatbuffers::Vector<int32_t>* inputs_;
   uint8_t* arena_;
   const IoTensor* ins_;
   const IoTensor* outs_;
   struct Frame {
-    const fb::LoopParams* p;
+    const flatbuffers::Vector<int32_t>* tensors;
+    const flatbuffers::Vector<int32_t>* strides;
+    uint32_t n;
     int32_t iter;
   };
   Frame loops_[detail::kMaxLoopDepth] = {};

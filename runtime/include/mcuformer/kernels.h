@@ -5,7 +5,9 @@
 //
 // Conventions for all kernels:
 //  - Tensors are dense, row-major (C order), int8 unless stated. Dimensions are >= 1.
-//  - No kernel allocates or needs scratch memory; every multiplier, shift, bias and table was computed ahead of time.
+//  - No kernel allocates or needs planned scratch memory; every multiplier, shift, bias and table was computed ahead
+//    of time. (The cm7 LINEAR / MATMUL widen their inputs into one fixed static buffer of the runtime, 9 KB:
+//    src/kernels/cm7/gemm.h.)
 //  - Parameter ranges below are guaranteed by model_load's semantic checks; kernels do not re-check them.
 //  - Zero points of int8 tensors are in [-128, 127]; shifts in [1, 62]; multipliers any int32.
 //  - 32-bit accumulators wrap (two's complement) instead of overflowing; valid blobs never wrap.
@@ -100,6 +102,7 @@ void reshape_s8(const int8_t* x, int8_t* y, size_t nbytes);
 // emulation of SXTB16/SMLAD stands in on the host, so host tests cover them); model_run uses them when the target
 // has __ARM_FEATURE_DSP, unless the build sets MCUFORMER_KERNELS=ref (CMake) for a scalar baseline.
 namespace cm7 {
+void quantize_f32_s8(const float* x, int8_t* y, size_t n, float inv_scale, int32_t zero_point);
 void linear_s8(const int8_t* x, const int8_t* weight, const int32_t* bias, const int32_t* mult, const int32_t* shift,
                const int8_t* lut, int32_t output_zp, int8_t* y, int32_t M, int32_t N, int32_t K);
 void matmul_s8(const int8_t* a, const int8_t* b, int8_t* y, int32_t batch, int32_t M, int32_t K, int32_t N,

@@ -65,7 +65,9 @@ int main() {
     }
     { // MATMUL (both layouts; N 16/32/64 take the fixed-stride A x V loop)
       static const int32_t Ns[] = {16, 32, 64, 1, 5, 13, 70};
-      const int32_t N = Ns[rnd() % 7], K = 1 + static_cast<int32_t>(rnd() % 160), M = 1 + static_cast<int32_t>(rnd() % 3);
+      // M up to 14: 6-row tiles (gemm.h) with every remainder; K up to 160 and 1000 (fewer rows per tile)
+      const int32_t N = Ns[rnd() % 7], K = 1 + static_cast<int32_t>(rnd() % (iter % 8 == 5 ? 1000 : 160));
+      const int32_t M = 1 + static_cast<int32_t>(rnd() % (iter % 2 ? 14 : 3));
       std::vector<int8_t> a(M * K), b(K * N), z1(M * N), z2(M * N);
       r8(a, mode); r8(b, mode);
       const int32_t za = static_cast<int32_t>(rnd() % 256) - 128, zb = static_cast<int32_t>(rnd() % 256) - 128, zo = static_cast<int32_t>(rnd() % 256) - 128;
@@ -75,6 +77,68 @@ int main() {
         mcuformer::cm7::matmul_s8(a.data(), b.data(), z2.data(), 1, M, K, N, tb, za, zb, zo, mm, sh);
         CHECK(z1 == z2);
       }
+    }
+  }
+  // LINEAR: single rows (gemv.h) and 6-row tiles (gemm.h) with every remainder, K = 1..800 (tiles of fewer rows,
+  // tails, rows read past the weights' end), with and without a LUT
+  for (int iter = 0; iter < 300; ++iter) {
+    const int mode = iter % 3;
+    static const int32_t Ks[] = {192, 64, 172, 768, 576};
+    const int32_t K = iter % 2 ? Ks[rnd() % 5] : 1 + static_cast<int32_t>(rnd() % 800);
+    const int32_t N = 1 + static_cast<int32_t>(rnd() % 40), M = 1 + static_cast<int32_t>(rnd() % 14);
+    std::vector<int8_t> x(M * K), w(N * K), lut(256), y1(M * N), y2(M * N);
+    r8(x, mode); r8(w, mode); r8(lut, 0);
+    std::vector<int32_t> bias(N), mult(N), shift(N);
+    for (int32_t n = 0; n < N; ++n) {
+      bias[n] = static_cast<int32_t>(rnd() % (1u << 21)) - (1 << 20);
+      mult[n] = iter % 4 == 3 ? static_cast<int32_t>(rnd()) : static_cast<int32_t>((1u << 30) + rnd() % (1u << 30));
+      shift[n] = iter % 4 == 3 ? 1 + static_cast<int32_t>(rnd() % 62) : 30 + static_cast<int32_t>(rnd() % 16);
+    }
+    const int32_t zo = static_cast<int32_t>(rnd() % 256) - 128;
+    const int8_t* l = (iter % 3 == 1) ? lut.data() : nullptr;
+    mcuformer::ref::linear_s8(x.data(), w.data(), bias.data(), mult.data(), shift.data(), l, zo, y1.data(), M, N, K);
+    mcuformer::cm7::linear_s8(x.data(), w.data(), bias.data(), mult.data(), shift.data(), l, zo, y2.data(), M, N, K);
+    CHECK(y1 == y2);
+  }
+  // CONV2D patch: tiles of up to 6 patches with every remainder, K chunks (C*P*Q up to 1200, e.g. 3 x 20 x 20),
+  // channel blocks of 64 with a remainder, both output layouts, Q % 4 != 0 (reference fallback)
+  for (int iter = 0; iter < 40; ++iter) {
+    static const int32_t Qs[] = {4, 8, 12, 16, 20, 7};
+    const int32_t C = 1 + static_cast<int32_t>(rnd() % 3), P = iter % 4 == 0 ? 20 : 1 + static_cast<int32_t>(rnd() % 8);
+    const int32_t Q = iter % 4 == 0 ? 20 : Qs[rnd() % 6], gh = 1 + static_cast<int32_t>(rnd() % 3);
+    const int32_t gw = 1 + static_cast<int32_t>(rnd() % 13), E = 1 + static_cast<int32_t>(rnd() % 80);
+    const int32_t H = P * gh, W = Q * gw;
+    std::vector<int8_t> x(C * H * W), w(E * C * P * Q), y1(E * gh * gw), y2(E * gh * gw);
+    r8(x, iter % 3); r8(w, iter % 3);
+    std::vector<int32_t> bias(E), mult(E), shift(E);
+    for (int32_t e = 0; e < E; ++e) {
+      bias[e] = static_cast<int32_t>(rnd() % (1u << 21)) - (1 << 20);
+      mult[e] = static_cast<int32_t>((1u << 30) + rnd() % (1u << 30));
+      shift[e] = 30 + static_cast<int32_t>(rnd() % 16);
+    }
+    const int32_t zo = static_cast<int32_t>(rnd() % 256) - 128;
+    const bool tl = iter % 2;
+    mcuformer::ref::conv2d_patch_s8(x.data(), C, H, W, w.data(), E, P, Q, bias.data(), mult.data(), shift.data(), zo, tl, y1.data());
+    mcuformer::cm7::conv2d_patch_s8(x.data(), C, H, W, w.data(), E, P, Q, bias.data(), mult.data(), shift.data(), zo, tl, y2.data());
+    CHECK(y1 == y2);
+  }
+  // QUANTIZE: random scales and values, ties, NaN, infinities, huge values, every zero point sign
+  {
+    int iter = -2;
+    std::vector<float> x(4096);
+    std::vector<int8_t> y1(4096), y2(4096);
+    for (int rep = 0; rep < 8; ++rep) {
+      for (size_t i = 0; i < x.size(); ++i) {
+        const float u = static_cast<float>(static_cast<int32_t>(rnd())) / 2147483648.0f;
+        x[i] = (i % 5 == 0) ? std::floor(u * 300.0f) + 0.5f : u * (rep % 2 ? 1000.0f : 3.0f);
+      }
+      const float specials[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1e30f, -1e30f, 2.5f, -2.5f, 255.5f, -256.5f};
+      for (size_t i = 0; i < sizeof(specials) / sizeof(float); ++i) x[i] = specials[i];
+      const float inv = rep == 0 ? 1.0f : static_cast<float>(rnd() % 1000 + 1) / 97.0f;
+      const int32_t zo = static_cast<int32_t>(rnd() % 256) - 128;
+      mcuformer::ref::quantize_f32_s8(x.data(), y1.data(), x.size(), inv, zo);
+      mcuformer::cm7::quantize_f32_s8(x.data(), y2.data(), x.size(), inv, zo);
+      CHECK(y1 == y2);
     }
   }
   // ADD over all pairs

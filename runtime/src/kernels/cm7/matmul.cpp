@@ -1,12 +1,15 @@
 // MATMUL for Cortex-M7 (contract in mcuformer/kernels.h; bit-exact with ref::matmul_s8).
 // sum_k (a - za)(b - zb) = sum_k a'_k b_k - zb * sum_k a'_k with a' = a - za (|a'| <= 255, an int16 lane): each row
-// of a is widened once with its zero point removed (stack, K <= 1024; longer rows use the reference kernel), so the
+// of a is widened once with its zero point removed (gemm.h's tile buffer, K <= 1024; longer rows use the reference
+// kernel), so the
 // inner loops are plain SMLAD dot products and nothing is summed over b.
-//  - transpose_b (b [N, K], e.g. q k^T): rows of b are read like LINEAR weights, 4 per pass (gemv.h).
+//  - transpose_b (b [N, K], e.g. q k^T): rows of b are read like LINEAR weights: with M >= 2, tiles of up to 6 rows
+//    of a share each row of b (gemm.h); a single row takes 4 rows of b per pass (gemv.h).
 //  - b [K, N] (e.g. attention x V): a' in natural pairs [a'_k, a'_k+1]; for 4 columns, two rows of b are packed
 //    into [b_k,n, b_k+1,n] lanes with PKHBT/PKHTB + SXTB16: per 2 k and 4 columns 2 LDR + 2 PKH + 4 SXTB16 + 4 SMLAD.
 // With K <= 32768 (contract) no sum here can leave int32, so the result equals the reference's accumulator exactly.
 #include "../quant_math.h"
+#include "gemm.h"
 #include "gemv.h"
 #include "mcuformer/kernels.h"
 
@@ -192,36 +195,73 @@ void row_plain(const int8_t* ar, const int8_t* bb, int8_t* yr, int32_t K, int32_
   }
 }
 
+// transpose_b, R rows of a (2 <= R, R * kp / 2 <= gemm::kTileWords) with sums sa[r] of a - za.
+void rows_transposed(const int8_t* ar, const int8_t* bb, int8_t* yr, int32_t R, int32_t K, int32_t N, int32_t za,
+                     int32_t zb, int32_t output_zp, int32_t mult, int32_t shift, uint32_t* xw, const int32_t* sa) {
+  const size_t k_len = static_cast<size_t>(K), n_len = static_cast<size_t>(N);
+  const int32_t k4 = K & ~3, kp = gemm::padded(K);
+  gemm::widen_rows(ar, k_len, R, K, za, xw);
+  const int64_t spare = static_cast<int64_t>(N) * K - kp;  // row n of b reads [n * K, n * K + kp)
+  const int32_t n_full = K == kp ? N : (spare < 0 ? 0 : static_cast<int32_t>(spare / K) + 1);
+  for (int32_t n = 0; n < N; ++n) {
+    const int8_t* w = bb + static_cast<size_t>(n) * k_len;
+    int32_t acc[gemm::kMaxRows] = {};
+    if (n < n_full) {
+      gemm::dot_rows(xw, w, R, kp >> 2, acc);
+    } else {
+      gemm::dot_rows(xw, w, R, k4 >> 2, acc);
+      for (int32_t r = 0; r < R; ++r) acc[r] = gemv::tail(ar + static_cast<size_t>(r) * k_len, w, k4, K, za, acc[r]);
+    }
+    for (int32_t r = 0; r < R; ++r) yr[static_cast<size_t>(r) * n_len + n] = finish(acc[r], sa[r], zb, output_zp, mult, shift);
+  }
+}
+
 }  // namespace
 
 void matmul_s8(const int8_t* a, const int8_t* b, int8_t* y, int32_t batch, int32_t M, int32_t K, int32_t N,
                bool transpose_b, int32_t a_zp, int32_t b_zp, int32_t output_zp, int32_t mult, int32_t shift) {
-  if (K > gemv::kMaxPairsK) {  // longer than the stack pairs buffer: not a ViT attention shape
+  if (K > gemv::kMaxPairsK) {  // longer than the pairs buffer: not a ViT attention shape
     ref::matmul_s8(a, b, y, batch, M, K, N, transpose_b, a_zp, b_zp, output_zp, mult, shift);
     return;
   }
-  uint32_t xw[gemv::kMaxPairsK / 2];
+  static_assert(gemm::kTileWords >= gemv::kMaxPairsK / 2, "one buffer serves both paths");
+  uint32_t* const xw = gemm::tile_buffer();
   const size_t mk = static_cast<size_t>(M) * static_cast<size_t>(K);
   const size_t kn = static_cast<size_t>(K) * static_cast<size_t>(N);
   const size_t mn = static_cast<size_t>(M) * static_cast<size_t>(N);
+  const size_t k_len = static_cast<size_t>(K), n_len = static_cast<size_t>(N);
+  // Sum of a row's a - za (|sa| <= 32768 * 255), needed only when b has a zero point.
+  auto row_sum = [&](const int8_t* ar) {
+    if (b_zp == 0) return int32_t{0};
+    int32_t k = 0, sx = 0;
+    for (; k + 4 <= K; k += 4) {
+      const uint32_t v = dsp::load4(ar + k);
+      sx = dsp::smlad(dsp::sxtb16(v), 0x00010001u, sx);
+      sx = dsp::smlad(dsp::sxtb16_ror8(v), 0x00010001u, sx);
+    }
+    for (; k < K; ++k) sx += ar[k];
+    return sx - K * a_zp;
+  };
+  const int32_t tile = transpose_b ? gemm::tile_rows(K) : 0;
   for (int32_t bi = 0; bi < batch; ++bi) {
     const int8_t* ab = a + static_cast<size_t>(bi) * mk;
     const int8_t* bb = b + static_cast<size_t>(bi) * kn;
     int8_t* yb = y + static_cast<size_t>(bi) * mn;
-    for (int32_t m = 0; m < M; ++m) {
-      const int8_t* ar = ab + static_cast<size_t>(m) * static_cast<size_t>(K);
-      int8_t* yr = yb + static_cast<size_t>(m) * static_cast<size_t>(N);
-      int32_t sa = 0;  // sum of a - za, |sa| <= 32768 * 255
-      if (b_zp != 0) {
-        int32_t k = 0, sx = 0;
-        for (; k + 4 <= K; k += 4) {
-          const uint32_t v = dsp::load4(ar + k);
-          sx = dsp::smlad(dsp::sxtb16(v), 0x00010001u, sx);
-          sx = dsp::smlad(dsp::sxtb16_ror8(v), 0x00010001u, sx);
-        }
-        for (; k < K; ++k) sx += ar[k];
-        sa = sx - K * a_zp;
+    int32_t m = 0;
+    if (tile >= 4) {
+      while (M - m >= 2) {
+        const int32_t R = M - m < tile ? M - m : tile;
+        int32_t sa[gemm::kMaxRows];
+        for (int32_t r = 0; r < R; ++r) sa[r] = row_sum(ab + static_cast<size_t>(m + r) * k_len);
+        rows_transposed(ab + static_cast<size_t>(m) * k_len, bb, yb + static_cast<size_t>(m) * n_len, R, K, N, a_zp,
+                        b_zp, output_zp, mult, shift, xw, sa);
+        m += R;
       }
+    }
+    for (; m < M; ++m) {
+      const int8_t* ar = ab + static_cast<size_t>(m) * k_len;
+      int8_t* yr = yb + static_cast<size_t>(m) * n_len;
+      const int32_t sa = row_sum(ar);
       if (transpose_b) {
         row_transposed(ar, bb, yr, K, N, a_zp, b_zp, output_zp, mult, shift, xw, sa);
       } else {

@@ -1,0 +1,137 @@
+"""Multi-token tiles (backend/passes/tile_tokens.py): every tiling is bit-exact with the unscheduled reference, its
+plan passes the checker at the live-set bound, the tile choice keeps the SRAM budget, and a tiled ViT runs through
+ExecuTorch with our C++ backend bit-exact with the reference."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from mcuformer.backend import reference
+from mcuformer.backend.memory import plan_program, report_of
+from mcuformer.backend.memory.vit import build_vit_ir
+from mcuformer.backend.passes import PASSES, run_passes
+from mcuformer.backend.passes import tile_tokens as tt
+from test_passes_vit import CASES, arch, randomize
+
+
+def _before_tiling(base):
+    """The program as tile_tokens receives it (every pass before it)."""
+    p = copy.deepcopy(base)
+    for name, fn in PASSES:
+        if name == "tile_tokens":
+            return p
+        p = fn(p)
+    raise AssertionError("tile_tokens is not in PASSES")
+
+
+def _after_tiling(p):
+    seen = False
+    for name, fn in PASSES:
+        if seen:
+            p = fn(p)
+        seen = seen or name == "tile_tokens"
+    return p
+
+
+def _case(case, int8_input=True):
+    a = arch(**CASES[case])
+    rng = np.random.default_rng(case)
+    base = randomize(build_vit_ir(a, int8_input, int8_input), rng)
+    if int8_input:
+        x = rng.integers(-128, 128, (1, a.in_chans, a.img_size, a.img_size)).astype(np.int8)
+    else:
+        x = (rng.standard_normal((1, a.in_chans, a.img_size, a.img_size)) * 60).astype(np.float32)
+    ref = copy.deepcopy(base)
+    plan_program(ref)
+    return base, x, reference.run(ref, [x.copy()], arena=True)[0]
+
+
+@pytest.mark.parametrize("case", range(len(CASES)))
+@pytest.mark.parametrize("rows", [1, 2, 3, 6, 7, 100])
+@pytest.mark.parametrize("vt", [False, True])
+def test_every_tiling_is_bit_exact_and_planned_at_the_bound(case, rows, vt):
+    base, x, want = _case(case, int8_input=case % 2 == 0)
+    pre = tt.split_kv(_before_tiling(base))
+    if vt:  # attention x V reads V^T rows (q.k^T's layout)
+        n_av = sum(op.kind == "Matmul" and not op.params["transpose_b"] for op in pre.ops)
+        pre = tt.transpose_v(pre)
+        assert n_av == CASES[case].get("depth", 2)
+        assert not any(op.kind == "Matmul" and not op.params["transpose_b"] for op in pre.ops)
+        assert sum(op.kind == "Permute" and op.params["perm"] == [0, 2, 1] for op in pre.ops) == n_av
+    ks = tt.stages(pre)
+    # the K/V rows, the query rows and the MLP rows of every block
+    assert len(ks) == 3 * CASES[case].get("depth", 2)
+    assert {pre.ops[k].name.rsplit("_", 1)[-1] for k in ks} == {"tokens", "queries"}
+    untiled = _after_tiling(copy.deepcopy(pre))
+    rep0 = report_of(untiled, plan_program(untiled))
+    p = _after_tiling(tt.tile(copy.deepcopy(pre), {k: rows for k in ks}))
+    rep = report_of(p, plan_program(p))  # plan_program checks the plan (no overlap of live buffers)
+    got = reference.run(copy.deepcopy(p), [x.copy()], arena=True)[0]
+    assert np.array_equal(got, want)
+    # at the bound up to the planner's usual 2% (or 16-byte alignment of a few small buffers)
+    assert rep.planned_bytes <= max(rep.bound_bytes * max(1.02, rep0.efficiency), rep.bound_bytes + 64)
+    report = tt.tile_report(p)
+    n = pre.ops[ks[0]].params["count"]
+    assert {s["rows"] for s in report} == ({rows, n % rows} - {0} if rows < n else {n})
+    # no Reshape copies of K / V rows left (split_kv writes them per head); there was one per head and token
+    assert not any(op.kind == "Reshape" and op.name.endswith(("_k", "_v")) for op in p.ops)
+    assert any(op.kind == "Reshape" and op.name.endswith(("_k", "_v")) for op in _before_tiling(base).ops)
+
+
+@pytest.mark.parametrize("case", [0, 2, 3])
+def test_choice_fits_the_budget_and_more_sram_is_never_slower(case):
+    base, x, want = _case(case)
+    smallest = run_passes(copy.deepcopy(base))
+    plan_program(smallest)
+    floor = smallest.arena_bytes + smallest.input_pool_bytes
+    last_cost = None
+    for budget in (floor, floor + 200, floor + 800, floor + 4000, 10**7):
+        p = run_passes(copy.deepcopy(base), sram_budget=budget)
+        plan_program(p)
+        assert p.arena_bytes + p.input_pool_bytes <= budget
+        assert np.array_equal(reference.run(copy.deepcopy(p), [x.copy()], arena=True)[0], want)
+        cost = sum(s["predicted_instructions"] for s in tt.tile_report(p))
+        assert last_cost is None or cost <= last_cost
+        last_cost = cost
+    assert max(s["rows"] for s in tt.tile_report(p)) > 1
+    assert tt.choose_tiles(tt.split_kv(_before_tiling(base)), 0) == {k: 1 for k in tt.stages(
+        tt.split_kv(_before_tiling(base)))}  # nothing fits: one row per iteration
+
+
+def test_tiled_vit_through_executorch_bit_exact():
+    """A ViT lowered with an SRAM budget runs tiled (rows > 1 in the blob) through ExecuTorch's runtime with our C++
+    backend bit-exact with the reference on the blob's program; without a budget the arena is the smallest one."""
+    import torch
+    from executorch.exir import to_edge_transform_and_lower
+
+    from mcuformer.backend import MCUFormerPartitioner
+    from mcuformer.backend.memory.report import delegate_blobs
+    from mcuformer.backend.pipeline import quantize
+    from mcuformer.backend.runtime_loader import run_pte
+    from mcuformer.backend.serialization.serialize import deserialize
+    from mcuformer.nas.space import Arch
+    from mcuformer.nas.vit import ViT
+
+    a = Arch(img_size=28, in_chans=1, num_classes=10, patch_size=4, embed_dim=32, depth=2, num_heads=2,
+             head_dim=16, mlp_ratio=2.0, rank_ratio=0.6)
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 1, 28, 28)).astype(np.float32)
+    q = quantize(ViT(a).eval(), (torch.from_numpy(x[:1]),), [torch.from_numpy(x[i:i + 1]) for i in range(6)])
+    blobs = {}
+    for budget in (None, 60_000):
+        ep = torch.export.export(q, (torch.from_numpy(x[:1]),), strict=True)
+        edge = to_edge_transform_and_lower(ep, partitioner=[MCUFormerPartitioner(sram_budget=budget)])
+        pte = edge.to_executorch().buffer
+        (blob,) = delegate_blobs(pte)
+        program = deserialize(blob)
+        blobs[budget] = program
+        got = run_pte(pte, x)
+        for i in range(len(x)):
+            want = np.asarray(reference.run(program, [x[i:i + 1]])[0], np.float32)
+            assert np.array_equal(np.asarray(got[i], np.float32).view(np.uint32).ravel(), want.view(np.uint32).ravel())
+    rows = [s["rows"] for s in tt.tile_report(blobs[60_000])]
+    assert max(rows) > 1 and max(s["rows"] for s in tt.tile_report(blobs[None])) == 1
+    assert blobs[None].arena_bytes < blobs[60_000].arena_bytes <= 60_000
