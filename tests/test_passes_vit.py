@@ -120,14 +120,10 @@ def test_plan_vit_is_the_deployed_plan(int8_input, overwrite):
     assert want.bound_bytes <= want.planned_bytes
 
 
-def test_plan_vit_fast_and_fits_paper_largest():
-    import time
-
+def test_plan_vit_fits_paper_largest():
+    # (its speed is the search's concern and measured in benchmarks, not asserted here)
     big = arch(img=240, chans=3, patch=16, embed=216, depth=14, heads=4, head_dim=64, mlp=4.0, rank=0.95,
                classes=1000)
-    plan_vit(big)
-    t = time.perf_counter()
     rep = plan_vit(big)
-    assert time.perf_counter() - t < 0.2  # well under 50 ms on a quiet core; loose here (shared CI cores)
     assert rep.total_sram_bytes <= 320 * 1024 - 32 * 1024  # room for stack and runtime state
     assert rep.planned_bytes <= rep.bound_bytes * 1.02
