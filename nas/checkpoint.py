@@ -30,8 +30,8 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {"format_version": FORMAT_VERSION, **state}
-    with atomic_path(path) as tmp:  # mcuformer/io.py: temp file with the user's umask, fsync, rename
-        torch.save(state, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:  # mcuformer/io.py: the user's umask, fsync, rename
+        torch.save(state, f)  # into a file object: a full disk is an OSError (a path gives torch's RuntimeError)
 
 
 def load_checkpoint(path: str | Path, kind: str | None = None) -> dict[str, Any]:

@@ -164,7 +164,9 @@ def load_data(path: str | Path | None = None, *, img_size: int | None = None, va
         return load_fashion_mnist()
     root = Path(path)
     if not root.exists():
-        raise DataError(f"{root}: no such file or folder")
+        if root.suffix:
+            raise DataError(f"{root}: no such file or folder")
+        return load_fashion_mnist(root, split_seed=split_seed)  # says how to install Fashion-MNIST
     if root.is_dir() and all((root / n).is_file() for pair in FILES.values() for n in pair):
         if img_size not in (None, 28):
             raise DataError("--img-size applies to an image folder or an .npz, not to Fashion-MNIST's IDX files")

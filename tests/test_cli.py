@@ -152,10 +152,13 @@ def test_lower_pt2_writes_a_pte(mlp_pte, tmp_path, capsys):
     # the model needs 64 B of SRAM (input + arena): within a 1 KB budget (exit 0), over a 32 B one (exit 1)
     assert cli.main(["memory", str(pte), "--budget", "1KB", "--json", str(tmp_path / "m.json")]) == 0
     rep = json.loads((tmp_path / "m.json").read_text())
-    assert rep["arena_bytes"] > 0 and rep["total_sram_bytes"] == rep["input_bytes"] + rep["arena_bytes"]
+    # the input counts against SRAM only when it sits in the input pool the plan may overwrite
+    in_sram = rep["input_bytes"] if rep["input_in_sram"] else 0
+    assert rep["arena_bytes"] > 0 and rep["total_sram_bytes"] == in_sram + rep["arena_bytes"]
     capsys.readouterr()
-    assert cli.main(["memory", str(pte), "--budget", "32"]) == 1
-    assert f"total SRAM {rep['total_sram_bytes']:,d} B exceeds the budget 32 B" in capsys.readouterr().err
+    tight = rep["total_sram_bytes"] - 1
+    assert cli.main(["memory", str(pte), "--budget", str(tight)]) == 1
+    assert f"total SRAM {rep['total_sram_bytes']:,d} B exceeds the budget {tight} B" in capsys.readouterr().err
 
     # a .pte lowered by an older mcuformer (its blob records no views/anchors): one clear line, exit 1, no wrong bound
     from fault_blobs import splice, without_buffer_records

@@ -79,7 +79,7 @@ def _unreadable(tmp_path):
     (lambda t: (t / "empty").mkdir() or t / "empty", r"empty \(expected one subfolder of images per class\)"),
     (lambda t: _folder(t / "one", classes=("only",)), "a single class"),
     (_unreadable, r"broken\.png: not a readable image"),
-    (lambda t: t / "nowhere", "no such file or folder"),
+    (lambda t: t / "nowhere.npz", "no such file or folder"),
     (lambda t: (t / "x.npz").write_bytes(b"garbage") and t / "x.npz", "not a readable .npz"),
     (lambda t: np.savez(t / "f.npz", x=np.zeros((4, 5, 5), np.float32), y=np.arange(4)) or t / "f.npz",
      "must be uint8 pixels"),
