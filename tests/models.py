@@ -98,8 +98,8 @@ class SeparateQKV(nn.Module):
 
         self.heads, self.head_dim, self.use_sdpa = heads, head_dim, use_sdpa
         a = heads * head_dim
-        if rank_ratio < 1.0:
-            r = linear_rank(dim, 3 * a, rank_ratio)
+        r = linear_rank(dim, 3 * a, rank_ratio)  # None: factors no smaller than the linear (kept full rank)
+        if r is not None:
             self.factor = nn.Linear(dim, r, bias=False)
         else:
             r, self.factor = dim, nn.Identity()

@@ -39,9 +39,9 @@ def lowered(tmp_path_factory):
     unfused = []
     real = pp.lower_program
 
-    def spy(edge_program, overwrite_input=False):
+    def spy(edge_program, **opts):
         unfused.append(Lowering(edge_program, RULES_BY_TARGET).run())
-        return real(edge_program, overwrite_input)
+        return real(edge_program, **opts)
 
     pp.lower_program = spy
     try:

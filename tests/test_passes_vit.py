@@ -116,7 +116,9 @@ def test_plan_vit_is_the_deployed_plan(int8_input, overwrite):
     assert got.arena_bytes > 0 and (got.input_pool_bytes > 0) == (int8_input and overwrite)
     for k in ("arena_bytes", "input_pool_bytes", "bound_bytes", "input_bytes", "total_sram_bytes", "flash_bytes"):
         assert getattr(got, k) == getattr(want, k), k
-    assert want.total_sram_bytes == want.input_bytes + want.arena_bytes
+    # the int8 input is the pool the plan overwrites (SRAM); a float input is read in place, outside the arena
+    assert want.input_in_sram == (int8_input and overwrite)
+    assert want.total_sram_bytes == want.input_in_sram * want.input_bytes + want.arena_bytes
     assert want.bound_bytes <= want.planned_bytes
 
 

@@ -117,6 +117,11 @@ def in_order(bufs: list[Buffer], pool: int = 0) -> dict[int, int]:
     return first_fit(sorted(bufs, key=lambda b: (b.first, -b.size, b.tid)), pool)
 
 
+def reverse_order(bufs: list[Buffer], pool: int = 0) -> dict[int, int]:
+    """Last-used first: the mirror of in_order (packs a tail of short scratch rows under long-lived K/V)."""
+    return first_fit(sorted(bufs, key=lambda b: (-b.last, -b.size, b.tid)), pool)
+
+
 def size_then_order(bufs: list[Buffer], pool: int = 0) -> dict[int, int]:
     """Large buffers (>= 1/8 of the largest) by size, the rest in execution order."""
     big = max((b.size for b in bufs), default=0) / 8
@@ -124,7 +129,7 @@ def size_then_order(bufs: list[Buffer], pool: int = 0) -> dict[int, int]:
 
 
 PLANNERS = {"size": greedy_by_size, "lifetime": greedy_by_lifetime, "area": greedy_by_area, "order": in_order,
-            "size_then_order": size_then_order}
+            "reverse": reverse_order, "size_then_order": size_then_order}
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,9 @@ def _merge(p: Program, cons: dict, o: int, heads: int, n: int, d: int):
     while len(cons.get(t, [])) == 1 and not is_io(p, t) and p.ops[cons[t][0]].kind in MOVES:
         chain.append(cons[t][0])
         t = p.ops[cons[t][0]].outputs[0]
-    return (chain, t) if chain and _merges_heads(_signature(p, o, chain), heads, n, d) else None
+    if not chain:  # one head: o's bytes are already the merged rows (canon_movement moved the view past them)
+        return ([], None) if heads == 1 and not is_io(p, o) else None
+    return (chain, t) if _merges_heads(_signature(p, o, chain), heads, n, d) else None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -169,7 +171,11 @@ def run(program: Program) -> Program:
             tok = like(p, o, (1, n, heads, d), f"{mm2.name}_tokens")
             merge_ops = [Op("Permute", [o], [tok], {"perm": [0, 2, 1, 3]}, mm2.name),
                          Op("Reshape", [tok], [flat], {}, mm2.name)]
-        merge_ops.append(Op("Reshape", [flat], [m], {}, mm2.name))  # same shape: canon_movement drops it
+        if m is None:  # the ops reading o read the merged rows instead
+            for j in cons.get(o, []):
+                p.ops[j].inputs = [flat if t == o else t for t in p.ops[j].inputs]
+        else:
+            merge_ops.append(Op("Reshape", [flat], [m], {}, mm2.name))  # same shape: canon_movement drops it
         before.setdefault(k1, []).extend(q_ops + k_ops)
         before.setdefault(k2, []).extend(v_ops)
         after[k2] = merge_ops

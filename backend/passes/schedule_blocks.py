@@ -148,6 +148,29 @@ def _heads(m: _Match, flat: int, n: int):
     return [j, jp], p.ops[jp].outputs[0], s[2], s[3]
 
 
+def _merged_projection(m: _Match, o: int, heads: int, shape: tuple):
+    """From o = s @ v [1, H, N, d]: the heads -> tokens transpose (none for one head), the Reshapes and the
+    projection Linears in any order (canon_movement moves views past row-wise ops), ending in `shape`.
+    Returns (movement op indices, Linear op indices, result, the op reading it)."""
+    p = m.p
+    moves, lins, t = [], [], o
+    while True:
+        j = m.only(t)
+        if j is None:
+            return moves, lins, t, None
+        op = p.ops[j]
+        if op.kind == "Permute" and not moves and not lins and heads > 1 and list(op.params["perm"]) == [0, 2, 1, 3]:
+            moves.append(j)
+        elif op.kind == "Reshape" and (heads == 1 or moves):
+            moves.append(j)
+        elif op.kind == "Linear" and op.inputs[0] == t and (heads == 1 or moves) and \
+                p.tensors[t].numel == shape[1] * p.tensors[t].shape[-1]:  # its rows are the tokens
+            lins.append(j)
+        else:
+            return (moves, lins, t, j) if p.tensors[t].shape == shape else (moves, [], t, None)
+        t = op.outputs[0]
+
+
 def _attention(m: _Match, k: int):
     p = m.p
     hit = _block_input(m, k, 4)  # post-LN: x feeds the q, k, v projections and the residual add
@@ -197,21 +220,11 @@ def _attention(m: _Match, k: int):
     mm2 = p.ops[j2]
     if mm2.kind != "Matmul" or mm2.inputs != [prob, v] or mm2.params.get("transpose_b"):
         return None
-    jt = m.only(mm2.outputs[0])
-    if jt is None:
-        return None
-    t_op = p.ops[jt]  # heads -> tokens transpose; with one head it is a Reshape
-    if not ((t_op.kind == "Permute" and list(t_op.params["perm"]) == [0, 2, 1, 3]) or
-            (t_op.kind == "Reshape" and heads == 1)):
-        return None
-    jr = m.only(p.ops[jt].outputs[0]) if t_op.kind == "Permute" else jt
-    if jr is None or p.ops[jr].kind != "Reshape" or p.tensors[p.ops[jr].outputs[0]].shape != (1, n, a_dim):
-        return None
-    proj_ks, y, ja = m.chain(p.ops[jr].outputs[0], {"Linear"})
+    merge_ks, proj_ks, y, ja = _merged_projection(m, mm2.outputs[0], heads, (1, n, e))
     add = _residual(m, x, y, ja)
     if add is None or not proj_ks or is_io(p, p.ops[add].outputs[0]):
         return None
-    removed = {jm, j2, jt, jr, add, *pre, *split_ops, *score_ks, *proj_ks} | {
+    removed = {jm, j2, add, *pre, *split_ops, *score_ks, *merge_ks, *proj_ks} | {
         j for r in roles.values() for j in r[0]} | ({k} if ln is not None else set())
 
     # K and V for all tokens, head-major [H, N, d]

@@ -84,50 +84,50 @@ def _body_end(program: Program, k: int) -> int:
 
 
 def _split_kv(program: Program, k: int) -> None:
-    """In the body of top-level loop k: Linear -> row Y, then LOOPs copying head slices of Y (one Reshape each)
-    ==> one Linear per head slice writing its destination directly."""
+    """In the body of top-level loop k: Linear -> row Y, and LOOPs copying head slices of Y (one Reshape each,
+    anywhere later in the body) ==> one Linear per head slice writing its destination directly."""
     head = program.ops[k]
     end = _body_end(program, k)
     strides = dict(zip(head.params["tensors"], head.params["strides"]))
     ops = program.ops
-    i = k + 1
-    new_body = []
-    while i < end:
-        op = ops[i]
-        copies = []
-        j = i + 1
-        while (op.kind == "Linear" and j + 1 < end and ops[j].kind == "Loop" and ops[j].params["body"] == 1
-               and ops[j + 1].kind == "Reshape"):
+    tens = program.tensors
+    copies: dict[int, list[int]] = {}  # Y -> loop indices of the copies reading it
+    for j in range(k + 1, end - 1):
+        if ops[j].kind == "Loop" and ops[j].params["body"] == 1 and ops[j + 1].kind == "Reshape":
             src = ops[j + 1].inputs[0]
-            if program.tensors[src].view_of is None or program.tensors[src].view_of[0] != op.outputs[0]:
-                break
-            copies.append(j)
-            j += 2
-        y = op.outputs[0] if op.kind == "Linear" else None
-        readers = [o for o in ops[k + 1:end] if y is not None and any(
-            t == y or (program.tensors[t].view_of or (None,))[0] == y for t in o.inputs)]
-        if not copies or len(readers) != len(copies):
-            new_body.append(op)
-            i += 1
+            if tens[src].view_of is not None:
+                copies.setdefault(tens[src].view_of[0], []).append(j)
+    new_body = []
+    dropped: set[int] = set()
+    for i in range(k + 1, end):
+        op = ops[i]
+        if i in dropped:
             continue
-        width = program.tensors[y].shape[-1]
-        lead = program.tensors[y].shape[:-1]
-        for c in copies:
+        y = op.outputs[0] if op.kind == "Linear" else None
+        mine = copies.get(y, [])
+        readers = [o for o in ops[i + 1:end] if mine and any(
+            t == y or (tens[t].view_of or (None,))[0] == y for t in o.inputs)]
+        if not mine or len(readers) != len(mine):
+            new_body.append(op)
+            continue
+        width = tens[y].shape[-1]
+        lead = tens[y].shape[:-1]
+        for c in mine:
+            dropped.update((c, c + 1))
             lp, cp = ops[c], ops[c + 1]
             src, dst = cp.inputs[0], cp.outputs[0]
             ls = dict(zip(lp.params["tensors"], lp.params["strides"]))
-            w = program.tensors[src].numel
-            parent, off = program.tensors[dst].view_of
+            w = tens[src].numel
+            parent, off = tens[dst].view_of
             for h in range(int(lp.params["count"])):
-                lo = program.tensors[src].view_of[1] + h * ls.get(src, 0)
+                lo = tens[src].view_of[1] + h * ls.get(src, 0)
                 if lo + w > width:
                     raise ValueError(f"{cp.name}: head slice outside its row")
-                out = view(program, parent, off + h * ls.get(dst, 0), (*lead, w), f"{program.tensors[dst].name}{h}")
+                out = view(program, parent, off + h * ls.get(dst, 0), (*lead, w), f"{tens[dst].name}{h}")
                 if dst in strides:
                     strides[out] = strides[dst]
                 new_body.append(Op("Linear", [op.inputs[0]] + slice_rows(program, op, lo, lo + w, f"{op.name}_h{lo}"),
                                    [out], dict(op.params), op.name))
-        i = j
     used = {t for o in new_body for t in o.inputs + o.outputs}
     for o in new_body:
         if o.kind == "Loop":
