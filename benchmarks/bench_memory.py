@@ -6,6 +6,8 @@ architecture written in every model style the backend canonicalises (issue 14: t
 """
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 
 from mcuformer.io import write_json_atomic
@@ -113,8 +115,6 @@ def print_styles(res: list[dict]) -> None:
 def main() -> None:
     out = HERE / "results" / "memory.json"
     if "--styles-only" in sys.argv[1:]:
-        import json
-
         res = [r for r in json.loads(out.read_text()) if "style" not in r]
         styles = style_rows()
         print_styles(styles)

@@ -154,10 +154,14 @@ class SearchResult:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
-def training_region(preset: Preset, space: SearchSpace | None = None) -> Region:
-    """The part of the space the preset's supernet is trained on (its patch sizes, every rank ratio)."""
+def training_region(preset: Preset, space: SearchSpace | None = None, mem: MemoryCache | None = None) -> Region:
+    """The part of the space the preset's supernet is trained on (its patch sizes, every rank ratio). With the
+    budgets (``mem``), a patch size whose smallest sub-net breaks them is left out: the search could never pick it,
+    and training it would take steps from those it can (at 28 px a 50 ms latency budget rules out patch 4 and 2)."""
     space = space or preset.space
     patches = tuple(p for p in space.patch_sizes if p in preset.train_patches) or space.patch_sizes
+    if mem is not None:
+        patches = tuple(p for p in patches if mem.fits(space.smallest(Region((p,), space.rank_ratios)))) or patches
     return Region(patches, space.rank_ratios)
 
 
@@ -207,7 +211,7 @@ def search(
     memory_fn = memory_fn if memory_fn is not None else planner_predictor()
     budget = _budget(budget_bytes, flash_budget, latency_ms, clock_hz)
     mem = MemoryCache(memory_fn, budget)
-    train_region = training_region(preset, space)
+    train_region = training_region(preset, space, mem)
     # fail early (before any training) when even the smallest sub-net is over budget
     if not mem.fits(space.smallest(train_region)):
         raise no_feasible(space, mem, train_region, 1)
