@@ -215,3 +215,20 @@ def test_search_result_records_budgets_and_binding(tmp_path):
     assert res.used["latency"] == max(res.used.values())
     back = P.SearchResult.load(tmp_path / f"search_{1 << 30}.json")
     assert back.budget == res.budget and back.binding == "latency" and back.rejections == res.rejections
+
+
+def test_supernet_trains_only_patch_sizes_the_budget_admits():
+    """A latency budget that no patch-4 or patch-2 sub-net meets leaves those patch sizes out of the supernet's
+    training region (the backend's predictors decide); without budgets the preset's region is kept."""
+    from mcuformer.nas.predictors.memory import planner_predictor
+    from mcuformer.nas.space import FMNIST_SMALL_SPACE, Region
+
+    fn = planner_predictor(latency=True)
+    ms = {p: Budget(1 << 30).latency_of(fn(FMNIST_SMALL_SPACE.smallest(Region((p,), FMNIST_SMALL_SPACE.rank_ratios))))
+          for p in (7, 4)}
+    assert ms[7] < ms[4]
+    between = (ms[7] + ms[4]) / 2
+    tight = P.training_region(P.MAIN_JOB, mem=MemoryCache(fn, Budget(1 << 30, None, latency_ms=between)))
+    assert tight.patch_sizes == (7,)
+    loose = P.training_region(P.MAIN_JOB, mem=MemoryCache(fn, Budget(1 << 30, None, latency_ms=2 * ms[4])))
+    assert loose.patch_sizes == P.training_region(P.MAIN_JOB).patch_sizes == (7, 4)
