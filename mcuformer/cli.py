@@ -306,12 +306,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser(
-        "search", formatter_class=fmt, help="NAS: the most accurate sub-net that fits an SRAM (and flash) budget",
+        "search", formatter_class=fmt,
+        help="NAS: the most accurate sub-net that fits a board's SRAM, flash (and latency) budgets",
         description="Memory-budgeted architecture search (MCUFormer) on Fashion-MNIST: trains the weight-sharing "
                     "supernet into OUT/nas/supernet.pt (or resumes it), evolves the search space (patch size, "
                     "low-rank ratio), then runs an evolutionary search scored by inherited-weight validation "
                     "accuracy. Memory comes from the backend's own planner (plan_vit), so what fits here fits when "
-                    "deployed. Writes OUT/nas/search_<budget>.json (chosen arch + every candidate seen).")
+                    "deployed; flash and latency from the backend's flash and cost-model predictors. The budgets are "
+                    "the --board's unless given. Writes OUT/nas/search_<SRAM budget>.json (chosen arch, the binding "
+                    "constraint, every candidate seen).")
     _add_budgets(s)
     s.add_argument("--epochs", type=int, default=None, help="supernet epochs (default: the preset's)")
     s.add_argument("--fresh", action="store_true", help="search again even if a result for this budget exists")
