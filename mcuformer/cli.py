@@ -1,7 +1,7 @@
 """`mcuformer`: every stage of the product from the command line, and `mcuformer run`, the main job.
 
     mcuformer run                              # search -> fine-tune -> quantize -> lower -> plan -> firmware -> QEMU
-    mcuformer search --budget 64KB             # NAS under an SRAM budget (trains the supernet if needed)
+    mcuformer search --board stm32h743         # NAS under a board's SRAM/flash (--sram/--flash/--latency-ms override)
     mcuformer train supernet | finetune        # one training stage on its own (resumable)
     mcuformer export CKPT -o model.pt2         # torch.export of a fine-tuned sub-net
     mcuformer lower CKPT|model.pt2 -o model.pte
@@ -31,15 +31,15 @@ from .io import atomic_path
 from .job import JobConfig, run_job
 from .noise import quiet_third_party
 from .pte import memory_reports, verify_pte
-from .stages import check_budget, check_toolchain, ft_dir, load_checkpoint_vit, load_data, load_model, search_path
-from .stages import recipe_for_data
+from .stages import DEFAULT_BOARD, DEFAULT_SRAM, budget_from_options, check_budget, check_toolchain, ft_dir
+from .stages import load_checkpoint_vit, load_data, load_model, recipe_for_data, search_path
 from .stages import calibration, load_npy, stage_build, stage_finetune, stage_lower, stage_search
 from .stages import preset as _preset  # the recipe of --preset/--threads (tests/test_main_job.py swaps in a tiny one)
 from .summary import Summary
 
 PROG = "mcuformer"
 DEFAULT_OUT = "out"
-DEFAULT_BUDGET = "64KB"
+DEFAULT_BUDGET = "64KB"  # `train finetune`'s choice of search result (the main job's SRAM budget, stages.DEFAULT_SRAM)
 
 # Exit statuses
 EXIT_USAGE = 2  # argparse's own
@@ -57,15 +57,19 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 
 def cmd_search(a: argparse.Namespace) -> int:
+    budget = budget_from_options(a.board, a.budget, a.flash_budget, a.latency_ms)
     data = load_data(a.data, a.img_size)
     recipe = recipe_for_data(_preset(a.preset, a.threads), data)
-    check_budget(a.budget, a.flash_budget, recipe)
+    check_budget(budget, recipe)
     out = writable_dir(a.out)
-    res = stage_search(out, a.budget, a.flash_budget, a.epochs, recipe, data, a.seed, reuse=not a.fresh)
+    res = stage_search(out, budget, a.epochs, recipe, data, a.seed, reuse=not a.fresh)
     print(f"searched: {res.arch.short()}  val top-1 (inherited weights) {100 * res.val_acc:.2f}%  "
-          f"SRAM {fmt_bytes(res.sram_bytes)} of {fmt_bytes(a.budget)}  flash {fmt_bytes(res.flash_bytes)}  "
-          f"({len(res.candidates)} candidates)")
-    print(f"wrote {search_path(out, a.budget)}")
+          f"SRAM {fmt_bytes(res.sram_bytes)} of {fmt_bytes(budget.sram_bytes)}  flash {fmt_bytes(res.flash_bytes)}"
+          + ("" if budget.flash_bytes is None else f" of {fmt_bytes(budget.flash_bytes)}")
+          + ("" if res.latency_ms is None else f"  {res.latency_ms:.2f} ms")
+          + ("" if budget.latency_ms is None else f" of {budget.latency_ms:g} ms")
+          + f"  binding: {res.binding}  ({len(res.candidates)} candidates)")
+    print(f"wrote {search_path(out, budget.sram_bytes)}")
     return 0
 
 
@@ -175,16 +179,18 @@ def cmd_memory(argv: list[str]) -> int:
 def cmd_build(a: argparse.Namespace) -> int:
     pte = verify_pte(a.pte).path
     dest = out_file(a.output) if a.output else None
-    fw = stage_build(pte, a.board, arena_bytes=a.arena_bytes, stack_bytes=a.stack_bytes, pte_region=a.pte_region,
-                     frame_region=a.frame_region, kernels=a.kernels)
+    fw = stage_build(pte, a.board, a.target, arena_bytes=a.arena_bytes, stack_bytes=a.stack_bytes,
+                     pte_region=a.pte_region, frame_region=a.frame_region, kernels=a.kernels)
     elf = fw.elf
     if dest is not None:
         with atomic_path(dest) as tmp:
             shutil.copyfile(fw.elf, tmp)
         elf = dest
     u = fw.usage
-    print(f"firmware {elf}  board {a.board}  RAM {fmt_bytes(u.get('RAM'))} of 320 KB  "
-          f"FLASH {fmt_bytes(u.get('FLASH'))} of 1 MB  QSPI {fmt_bytes(u.get('QSPI'))}  (.pte in {fw.pte_region})")
+    ram, flash = fw.regions["RAM"][1], fw.regions["FLASH"][1]
+    print(f"firmware {elf}  board {a.board} ({fw.target}'s budgets)  RAM {fmt_bytes(u.get('RAM'))} of "
+          f"{fmt_bytes(ram)}  FLASH {fmt_bytes(u.get('FLASH'))} of {fmt_bytes(flash)}  QSPI {fmt_bytes(u.get('QSPI'))}"
+          f"  (.pte in {fw.pte_region})")
     return 0
 
 
@@ -193,8 +199,9 @@ def cmd_run_mcu(argv: list[str]) -> int:
     from mcuformer import mcu  # noqa: PLC0415
 
     if not ("-h" in argv or "--help" in argv):
-        known = _pre_parse(argv, ("--input", "--output", "--json", "--board", "--arena-bytes", "--stack-bytes",
-                                  "--pte-region", "--runtime", "--kernels", "--frame-region", "--timeout"))
+        known = _pre_parse(argv, ("--input", "--output", "--json", "--board", "--target", "--arena-bytes",
+                                  "--stack-bytes", "--pte-region", "--runtime", "--kernels", "--frame-region",
+                                  "--timeout"))
         if known.pte:
             pte = verify_pte(known.pte)
             if known.input:
@@ -232,6 +239,24 @@ def _add_common(p: argparse.ArgumentParser, out: bool = True, data: bool = True)
                        help="resize every image to N x N (needed when a folder's images differ in size)")
 
 
+def _add_budgets(p: argparse.ArgumentParser) -> None:
+    from .targets import BOARDS  # noqa: PLC0415
+
+    boards = ", ".join(f"{b.name} ({b.sram_bytes // 1024} KB SRAM, {b.flash_bytes // 1024 ** 2} MB flash, "
+                       f"{b.clock_hz / 1e6:g} MHz)" for b in BOARDS.values())
+    p.add_argument("--board", default=None, metavar="NAME",
+                   help=f"the MCU: its SRAM (less the firmware's own), flash and clock become the search's budgets "
+                        f"and the firmware's linker budgets; one of {boards} (default: {DEFAULT_BOARD}, with the "
+                        f"main job's {DEFAULT_SRAM // 1024} KB SRAM budget unless --board or --sram is given)")
+    p.add_argument("--sram", "--budget", dest="budget", type=parse_size, default=None, metavar="SIZE",
+                   help="SRAM budget of the model (input + arena), overrides the board's")
+    p.add_argument("--flash", "--flash-budget", dest="flash_budget", type=parse_size, default=None, metavar="SIZE",
+                   help="flash budget (firmware + .pte), overrides the board's internal flash")
+    p.add_argument("--latency-ms", type=float, default=None, metavar="MS",
+                   help="latency budget: predicted instructions per inference at the board's clock, one per cycle "
+                        "(default: none)")
+
+
 def _add_training(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", choices=["main", "benchmark"], default="main",
                    help="training/search recipe: 'main' is sized for the main job on 2 CPU cores (a few minutes); "
@@ -255,17 +280,14 @@ def build_parser() -> argparse.ArgumentParser:
         "run", formatter_class=fmt, help="the main job: search -> fine-tune -> quantize -> lower -> plan -> firmware "
         "-> QEMU -> report",
         description="The main job, end to end on Fashion-MNIST: train a supernet and search it for the most accurate "
-                    "ViT whose deployed memory (the backend's own planner) fits the SRAM budget; fine-tune it; "
-                    "quantize it to int8 (MCUFormerQuantizer) and lower it to a .pte (MCUFormerPartitioner); plan its "
-                    "arena; build the Cortex-M7 firmware; run it in QEMU (mps2-an500, STM32F746 budgets) on the test "
-                    "set with exact instruction counts; write out/report/index.html and a summary table.\n\n"
+                    "ViT whose deployed memory (the backend's own planner), flash and predicted latency fit the "
+                    "budgets; fine-tune it; quantize it to int8 (MCUFormerQuantizer) and lower it to a .pte "
+                    "(MCUFormerPartitioner); plan its arena; build the Cortex-M7 firmware; run it in QEMU (mps2-an500 "
+                    "with the board's SRAM and flash as linker budgets) on the test set with exact instruction counts; "
+                    "write out/report/index.html and a summary table.\n\n"
                     "Resumable: rerunning after an interruption reuses the supernet/fine-tune checkpoints, the "
                     "search result, the .pte and the finished QEMU chunks in --out.")
-    r.add_argument("--budget", type=parse_size, default=parse_size(DEFAULT_BUDGET), metavar="SIZE",
-                   help=f"SRAM budget of the model (input + arena) (default: {DEFAULT_BUDGET})")
-    r.add_argument("--flash-budget", type=parse_size, default=None, metavar="SIZE",
-                   help="flash budget for the weights (default: none; the firmware puts a .pte that does not fit the "
-                        "1 MB internal flash into QSPI)")
+    _add_budgets(r)
     r.add_argument("--epochs", type=int, default=None, help="supernet epochs (default: the preset's)")
     r.add_argument("--finetune-epochs", type=int, default=None, help="fine-tuning epochs (default: the preset's)")
     r.add_argument("--images", type=int, default=10000,
@@ -284,16 +306,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser(
-        "search", formatter_class=fmt, help="NAS: the most accurate sub-net that fits an SRAM (and flash) budget",
+        "search", formatter_class=fmt,
+        help="NAS: the most accurate sub-net that fits a board's SRAM, flash (and latency) budgets",
         description="Memory-budgeted architecture search (MCUFormer) on Fashion-MNIST: trains the weight-sharing "
                     "supernet into OUT/nas/supernet.pt (or resumes it), evolves the search space (patch size, "
                     "low-rank ratio), then runs an evolutionary search scored by inherited-weight validation "
                     "accuracy. Memory comes from the backend's own planner (plan_vit), so what fits here fits when "
-                    "deployed. Writes OUT/nas/search_<budget>.json (chosen arch + every candidate seen).")
-    s.add_argument("--budget", type=parse_size, default=parse_size(DEFAULT_BUDGET), metavar="SIZE",
-                   help=f"SRAM budget (default: {DEFAULT_BUDGET})")
-    s.add_argument("--flash-budget", type=parse_size, default=None, metavar="SIZE",
-                   help="flash budget for the weights (default: none)")
+                    "deployed; flash and latency from the backend's flash and cost-model predictors. The budgets are "
+                    "the --board's unless given. Writes OUT/nas/search_<SRAM budget>.json (chosen arch, the binding "
+                    "constraint, every candidate seen).")
+    _add_budgets(s)
     s.add_argument("--epochs", type=int, default=None, help="supernet epochs (default: the preset's)")
     s.add_argument("--fresh", action="store_true", help="search again even if a result for this budget exists")
     _add_common(s)
@@ -353,11 +375,15 @@ def build_parser() -> argparse.ArgumentParser:
         "build", formatter_class=fmt, help="build the Cortex-M7 firmware for a .pte",
         description="Builds the firmware (examples/stm32f746) that runs a .pte: the arena is sized from the plan in "
                     "the .pte, the .pte is linked into internal flash when it fits, else into QSPI, and the linker "
-                    "enforces 320 KB SRAM / 1 MB flash / 16 MB QSPI. Builds are cached by content hash under "
+                    "enforces the --target's SRAM and flash (the STM32F746's 320 KB / 1 MB by default) and 16 MB "
+                    "of QSPI. Builds are cached by content hash under "
                     "build/mcu/. Boards: qemu-mps2-an500 (runs in QEMU) and stm32f746 (the real board).")
     b.add_argument("pte", help="the .pte to build into the firmware")
     b.add_argument("--board", default="qemu-mps2-an500", choices=["qemu-mps2-an500", "stm32f746"],
                    help="target board (default: qemu-mps2-an500)")
+    b.add_argument("--target", default=DEFAULT_BOARD, metavar="NAME",
+                   help=f"the MCU whose SRAM and flash the linker enforces (mcuformer.targets; default: "
+                        f"{DEFAULT_BOARD}; the stm32f746 board takes only its own)")
     b.add_argument("-o", "--output", default=None, help="copy the ELF here (default: leave it in build/mcu/)")
     b.add_argument("--arena-bytes", type=parse_size, default=None, help="override the plan's arena size")
     b.add_argument("--stack-bytes", type=parse_size, default=8192, help="stack size (default: 8192)")
@@ -377,8 +403,9 @@ def build_parser() -> argparse.ArgumentParser:
         "report", formatter_class=fmt, help="write the HTML report (architecture, memory, Pareto, per-op counts)",
         description="Writes OUT/report/index.html with PNGs from what `mcuformer run` left in OUT (summary.json, the "
                     "search result, the .pte): the chosen architecture, the memory timeline with the budget line, "
-                    "the arena layout, accuracy vs SRAM of every candidate seen by the search, and the per-operator "
-                    "instruction counts measured in QEMU.")
+                    "the arena layout, accuracy vs SRAM and vs predicted latency of every candidate seen by the search "
+                    "(the board's budgets drawn, the binding one named), and the per-operator instruction counts "
+                    "measured in QEMU.")
     rp.add_argument("--report-dir", default=None, help="where to write the report (default: OUT/report)")
     _add_common(rp, data=False)
     rp.set_defaults(func=cmd_report)

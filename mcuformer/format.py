@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from .summary import MHZ, Summary
+from .summary import Summary
 
 
 def parse_size(text: str) -> int:
@@ -30,7 +30,14 @@ def summary_table(s: Summary) -> str:
     """The main job's closing table (plain text, aligned)."""
     m, mcu = s.memory, s.mcu or {}
     pct = lambda v: "-" if v is None else f"{100 * v:.2f}%"  # noqa: E731
+    mhz = f"{s.clock_hz / 1e6:g} MHz"
+    used = s.search.used
     rows = [
+        ("board", f"{s.board} ({mhz})"),
+        ("budgets (search)", f"SRAM {fmt_bytes(s.budget_bytes)}, flash {fmt_bytes(s.flash_budget_bytes)}, latency "
+                             + ("-" if s.latency_budget_ms is None else f"{s.latency_budget_ms:g} ms")),
+        ("binding constraint", f"{s.search.binding} ("
+                               + ", ".join(f"{k} {100 * v:.1f}%" for k, v in used.items()) + " of budget used)"),
         ("architecture", f"{s.arch_short}  ({s.macs / 1e6:.2f} M MACs)"),
         ("test images (Fashion-MNIST)", f"{s.test_images:,d}"),
         ("fp32 top-1 (PyTorch)", pct(s.fp32_top1)),
@@ -48,7 +55,9 @@ def summary_table(s: Summary) -> str:
                            + (f" + {fmt_bytes(mcu.get('qspi_bytes'))} QSPI" if mcu.get("qspi_bytes") else "")
                            + f"  (.pte in {mcu.get('pte_region')}, weights {fmt_bytes(m.weights_bytes)})"),
             ("instructions per inference", f"{s.instructions_per_inference:,d}"),
-            (f"estimated ms at {MHZ} MHz", f"{s.est_ms_at_216mhz:.2f} ms (1 instruction per cycle)"),
+            (f"estimated ms at {mhz}", f"{s.est_ms:.2f} ms (1 instruction per cycle)"
+                                       + ("" if s.search.latency_ms is None
+                                          else f"; predicted {s.search.latency_ms:.2f} ms")),
         ]
     else:
         rows.append(("weights (flash)", fmt_bytes(m.weights_bytes)))

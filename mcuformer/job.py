@@ -28,17 +28,20 @@ from .format import fmt_bytes, summary_table
 from .io import atomic_path, write_json_atomic
 from .paths import source_root
 from .pte import memory_of_pte
-from .stages import (check_budget, check_toolchain, calibration, firmware_error, ft_dir, load_data, log,
-                     recipe_for_data, search_path, sha, stage_build, stage_finetune, stage_lower, stage_search, with_ticker)
-from .summary import MHZ, MemoryInfo, SearchInfo, Summary
+from .stages import (DEFAULT_BOARD, budget_from_options, check_budget, check_toolchain, calibration, firmware_error,
+                     ft_dir, load_data, log, recipe_for_data, search_path, sha, stage_build, stage_finetune,
+                     stage_lower, stage_search, with_ticker)
+from .summary import MemoryInfo, SearchInfo, Summary
 
 
 @dataclass
 class JobConfig:
     """What `mcuformer run` was asked for (its options)."""
     out: str = "out"
-    budget: int = 64 * 1024
-    flash_budget: int | None = None
+    board: str | None = None  # the MCU (stages.budget_from_options: None is the STM32F746 at 64 KB of SRAM)
+    budget: int | None = None  # --sram: overrides the board's
+    flash_budget: int | None = None  # --flash: overrides the board's
+    latency_ms: float | None = None
     epochs: int | None = None
     finetune_epochs: int | None = None
     images: int = 10000
@@ -94,10 +97,11 @@ def backend_sha() -> str:
 
 def stage_qemu(pte: Path, images, labels, out_dir: Path, chunk: int = 1000, progress: bool = True,
                max_seconds: float | None = None, firmware: Path | None = None,
-               frame_region: str = "SDRAM") -> dict[str, Any]:
+               frame_region: str = "SDRAM", target: str = DEFAULT_BOARD) -> dict[str, Any]:
     """Runs the firmware in QEMU over `images` in chunks (each one boot; its outputs out_dir/KEY_S_E.npz and its
     QEMU summary, the stamp, beside it as .json), so that an interrupted run resumes. KEY names the .pte and the ELF
-    (`firmware`): a rebuilt runtime is measured afresh. With max_seconds, stops after the chunk that would pass it.
+    (`firmware`): a rebuilt runtime is measured afresh. `target`: the MCU whose budgets the firmware's linker
+    script holds (as stage_build's). With max_seconds, stops after the chunk that would pass it.
     Returns accuracy, mean instructions per inference, per-op counts, the firmware summary."""
     import numpy as np  # noqa: PLC0415
     from tqdm import tqdm  # noqa: PLC0415
@@ -128,7 +132,7 @@ def stage_qemu(pte: Path, images, labels, out_dir: Path, chunk: int = 1000, prog
             tc = time.time()
             try:
                 out, summ = mcu.run_mcu(pte, images[s:e], timeout=max(600.0, 0.5 * (e - s)),
-                                        frame_region=frame_region)
+                                        frame_region=frame_region, target=target)
             except mcu.McuError as err:
                 raise firmware_error(err, "firmware run in QEMU") from None
             ran_seconds += time.time() - tc
@@ -186,9 +190,11 @@ def run_job(cfg: JobConfig, recipe) -> Summary:
         times[name] = round(time.time() - t, 1)
 
     # cheap checks first: a user should not wait for training to learn the budget or the toolchain is wrong
+    budget = budget_from_options(cfg.board, cfg.budget, cfg.flash_budget, cfg.latency_ms)
+    board = cfg.board or DEFAULT_BOARD
     data = load_data(cfg.data, cfg.img_size)
     recipe = recipe_for_data(recipe, data)
-    check_budget(cfg.budget, cfg.flash_budget, recipe)
+    check_budget(budget, recipe)
     if not cfg.skip_mcu:
         check_toolchain()
     out = writable_dir(cfg.out)
@@ -196,15 +202,18 @@ def run_job(cfg: JobConfig, recipe) -> Summary:
         log("the machine is already busy: training with 1 torch thread (--threads N to override)")
 
     t = time.time()
-    log(f"1/7 search: supernet + evolutionary search under {fmt_bytes(cfg.budget)} SRAM (preset '{cfg.preset}')")
-    res = stage_search(out, cfg.budget, cfg.flash_budget, cfg.epochs, recipe, data, cfg.seed)
+    log(f"1/7 search: supernet + evolutionary search for {board} under {fmt_bytes(budget.sram_bytes)} SRAM"
+        + ("" if budget.flash_bytes is None else f", {fmt_bytes(budget.flash_bytes)} flash")
+        + ("" if budget.latency_ms is None else f", {budget.latency_ms:g} ms") + f" (preset '{cfg.preset}')")
+    res = stage_search(out, budget, cfg.epochs, recipe, data, cfg.seed)
     step("search", t)
-    log(f"    chose {res.arch.short()} (val {100 * res.val_acc:.2f}%, planned SRAM {fmt_bytes(res.sram_bytes)})")
+    log(f"    chose {res.arch.short()} (val {100 * res.val_acc:.2f}%, planned SRAM {fmt_bytes(res.sram_bytes)}, "
+        f"binding: {res.binding})")
 
     t = time.time()
     log("2/7 fine-tune the chosen sub-net (inherited weights)")
     vit = stage_finetune(out, res, cfg.finetune_epochs, recipe, data, cfg.seed).eval()
-    ckpt = ft_dir(out, cfg.budget) / "finetune.pt"
+    ckpt = ft_dir(out, budget.sram_bytes) / "finetune.pt"
     step("finetune", t)
 
     t = time.time()
@@ -237,7 +246,7 @@ def run_job(cfg: JobConfig, recipe) -> Summary:
     if not cfg.skip_mcu:
         t = time.time()
         log("5/7 build the Cortex-M7 firmware (cached by content hash)")
-        fw = stage_build(pte, frame_region="RAM")  # the int8 image lives in SRAM, counted against 320 KB
+        fw = stage_build(pte, target=board, frame_region="RAM")  # the int8 image lives in SRAM, counted against it
         step("firmware", t)
         t = time.time()
         log(f"6/7 run the firmware in QEMU on {n_req:,d} test images (instruction counts by the QEMU plugin)")
@@ -249,7 +258,7 @@ def run_job(cfg: JobConfig, recipe) -> Summary:
         else:
             budget_s = None if cfg.qemu_seconds <= 0 else cfg.qemu_seconds
         mcu_res = stage_qemu(pte, images, test.labels.numpy(), out / "mcu", chunk=cfg.chunk, max_seconds=budget_s,
-                             firmware=Path(fw.elf), frame_region="RAM")
+                             firmware=Path(fw.elf), frame_region="RAM", target=board)
         if mcu_res["images"] < n_req:
             notes.append(f"QEMU ran {mcu_res['images']:,d} of {n_req:,d} test images within {budget_s:.0f} s "
                          f"({'--qemu-seconds' if cfg.qemu_seconds else 'the rest of --time-budget'}); rerun (it "
@@ -271,22 +280,24 @@ def run_job(cfg: JobConfig, recipe) -> Summary:
     step("fp32_eval", t)
 
     summary = Summary(
-        budget_bytes=cfg.budget, flash_budget_bytes=cfg.flash_budget, preset=cfg.preset,
+        board=board, budget_bytes=budget.sram_bytes, flash_budget_bytes=budget.flash_bytes,
+        latency_budget_ms=budget.latency_ms, clock_hz=budget.clock_hz, preset=cfg.preset,
         arch=res.arch.to_dict(), arch_short=res.arch.short(), macs=macs(res.arch),
         search=SearchInfo(val_acc=res.val_acc, planned_sram_bytes=res.sram_bytes, planned_flash_bytes=res.flash_bytes,
                           candidates=len(res.candidates), seconds=res.seconds,
-                          path=str(search_path(out, cfg.budget))),
+                          path=str(search_path(out, budget.sram_bytes)), latency_ms=res.latency_ms,
+                          binding=res.binding, used=res.used),
         test_images=n_eval, fp32_top1=fp32_top1, fp32_top1_full_test=fp32_full,
         int8_top1=mcu_res["top1"] if mcu_res else None,
         memory=MemoryInfo(total_sram_bytes=mem.total_sram_bytes, arena_bytes=mem.arena_bytes,
                           input_bytes=mem.input_bytes, bound_bytes=mem.bound_bytes, weights_bytes=mem.flash_bytes,
                           plan_vit_int8_input_sram_bytes=plan_int8.total_sram_bytes,
-                          within_budget=mem.total_sram_bytes <= cfg.budget),
+                          within_budget=mem.total_sram_bytes <= budget.sram_bytes),
         mcu=mcu_res,
         instructions_per_inference=mcu_res["instructions"] if mcu_res else None,
-        est_ms_at_216mhz=(mcu_res["instructions"] / (MHZ * 1e3)) if mcu_res else None,
+        est_ms=(mcu_res["instructions"] / budget.clock_hz * 1e3) if mcu_res else None,
         lower={k: lower_info.get(k) for k in ("pte_bytes", "undelegated", "rejections", "delegates")},
-        paths={"out": str(out), "pte": str(pte), "search": str(search_path(out, cfg.budget)),
+        paths={"out": str(out), "pte": str(pte), "search": str(search_path(out, budget.sram_bytes)),
                "supernet": str(out / "nas" / "supernet.pt"), "checkpoint": str(ckpt),
                "memory": str(out / "memory.json"), "summary": str(out / "summary.json"),
                "firmware": mcu_res["elf"] if mcu_res else None},

@@ -1,11 +1,12 @@
 """The main job's report: ``write_report(summary, "out/report") -> out/report/index.html`` (+ PNGs beside it).
 
 Sections: the summary table, the chosen architecture (per layer), the memory timeline with the budget line and the
-arena layout (``mcuformer.backend.memory.report.plot`` on the deployed blob), accuracy vs SRAM of every candidate the
-search scored (Pareto front marked), and the per-operator instruction counts measured in QEMU. ``summary`` is what
-``mcuformer run`` writes to ``out/summary.json`` (:class:`mcuformer.summary.Summary`); the search result and the
-``.pte`` are read from its paths and checked before anything is written (a bad one is a UserError). Each file is
-written atomically; a section whose input is missing says so instead of failing.
+arena layout (``mcuformer.backend.memory.report.plot`` on the deployed blob), accuracy vs SRAM and vs predicted latency
+of every candidate the search scored (Pareto fronts, the board's budgets and the chosen sub-net marked), and the
+per-operator instruction counts measured in QEMU. ``summary`` is what ``mcuformer run`` writes to ``out/summary.json``
+(:class:`mcuformer.summary.Summary`); the search result and the ``.pte`` are read from its paths and checked before
+anything is written (a bad one is a UserError). Each file is written atomically; a section whose input is missing says
+so instead of failing.
 """
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ from .errors import UserError, first_line
 from .format import fmt_bytes, summary_table
 from .io import atomic_path, write_text_atomic
 from .pte import memory_of_pte
-from .summary import MHZ, Summary
+from .summary import Summary
 
-__all__ = ["write_report", "pareto_front", "op_kind_totals", "kind_name"]
+__all__ = ["write_report", "pareto_front", "op_kind_totals", "kind_name", "plot_candidates"]
 
 
 def _plt():
@@ -68,28 +69,38 @@ def _savefig(fig, path: Path) -> None:
         fig.savefig(tmp, dpi=110)
 
 
-def _plot_pareto(candidates: list[dict[str, Any]], chosen: dict[str, Any] | None, budget: int, path: Path) -> int:
+def plot_candidates(candidates: list[dict[str, Any]], chosen: dict[str, Any] | None, axis: str,
+                    budget: float | None, path: Path, clock_hz: float = 216e6) -> int:
+    """Validation accuracy of the search's scored candidates (``Candidate.to_dict()``s) against ``axis``: "sram"
+    (KB, the planner's input + arena) or "latency" (ms: predicted instructions at ``clock_hz``), with the Pareto
+    front, the budget as a vertical line (None: no limit) and ``chosen`` (sram_bytes, instructions, score, short)
+    starred. Candidates without a value on the axis are left out; returns how many were drawn."""
+    x = {"sram": lambda c: c["sram_bytes"] / 1024 if c.get("sram_bytes", -1) >= 0 else None,
+         "latency": lambda c: None if c.get("instructions") is None else c["instructions"] / clock_hz * 1e3}[axis]
+    unit = {"sram": "KB", "latency": "ms"}[axis]
     plt = _plt()
-    scored = [c for c in candidates if c.get("score") is not None]
+    scored = [c for c in candidates if c.get("score") is not None and x(c) is not None]
     fig, ax = plt.subplots(figsize=(9, 5.5))
     fit = [c for c in scored if c.get("fits")]
     over = [c for c in scored if not c.get("fits")]
     if over:
-        ax.scatter([c["sram_bytes"] / 1024 for c in over], [100 * c["score"] for c in over], s=14, c="lightgray",
-                   label="over budget")
-    ax.scatter([c["sram_bytes"] / 1024 for c in fit], [100 * c["score"] for c in fit], s=16, c="tab:blue", alpha=0.7,
+        ax.scatter([x(c) for c in over], [100 * c["score"] for c in over], s=14, c="lightgray",
+                   label="over a budget")
+    ax.scatter([x(c) for c in fit], [100 * c["score"] for c in fit], s=16, c="tab:blue", alpha=0.7,
                label=f"fits ({len(fit)})")
-    pts = [(c["sram_bytes"], c["score"]) for c in scored]
-    front = [scored[i] for i in pareto_front(pts)]
-    ax.plot([c["sram_bytes"] / 1024 for c in front], [100 * c["score"] for c in front], "-o", c="tab:green", ms=4,
+    front = [scored[i] for i in pareto_front([(x(c), c["score"]) for c in scored])]
+    ax.plot([x(c) for c in front], [100 * c["score"] for c in front], "-o", c="tab:green", ms=4,
             label="Pareto front")
-    if chosen:
-        ax.scatter([chosen["sram_bytes"] / 1024], [100 * chosen["score"]], marker="*", s=250, c="tab:red", zorder=5,
+    if chosen and x(chosen) is not None:
+        ax.scatter([x(chosen)], [100 * chosen["score"]], marker="*", s=250, c="tab:red", zorder=5,
                    label=f"chosen: {chosen['short']}")
-    ax.axvline(budget / 1024, color="tab:red", ls="--", lw=1, label=f"budget {budget / 1024:g} KB")
-    ax.set_xlabel("SRAM by the backend planner (KB: input + arena)")
+    if budget is not None:
+        b = budget / 1024 if axis == "sram" else budget
+        ax.axvline(b, color="tab:red", ls="--", lw=1, label=f"{axis} budget {b:g} {unit}")
+    ax.set_xlabel({"sram": "SRAM by the backend planner (KB: input + arena)",
+                   "latency": f"predicted latency (ms at {clock_hz / 1e6:g} MHz, one instruction per cycle)"}[axis])
     ax.set_ylabel("validation top-1, inherited weights (%)")
-    ax.set_title(f"search candidates: accuracy vs SRAM ({len(scored)} scored)")
+    ax.set_title(f"search candidates: accuracy vs {'SRAM' if axis == 'sram' else 'latency'} ({len(scored)} scored)")
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -194,18 +205,33 @@ def write_report(summary: Summary, out_dir: str | Path) -> Path:
     else:
         parts.append(f"<p>(no .pte at {html.escape(str(pte))}: memory plots skipped)</p>")
 
-    # search: accuracy vs SRAM
-    parts.append("<h2>Search: accuracy vs SRAM</h2>")
+    # search: accuracy vs SRAM and vs predicted latency, the budgets drawn
+    parts.append("<h2>Search: accuracy vs SRAM and latency</h2>")
     if res is not None:
-        chosen = {"sram_bytes": res["sram_bytes"], "score": res["val_acc"], "short": res["short"]}
-        n = _plot_pareto(res.get("candidates", []), chosen, budget, out / "pareto.png")
+        chosen = {"sram_bytes": res["sram_bytes"], "score": res["val_acc"], "short": res["short"],
+                  "instructions": res.get("instructions")}
+        cands = res.get("candidates", [])
+        n = plot_candidates(cands, chosen, "sram", budget, out / "pareto.png", summary.clock_hz)
+        n_lat = plot_candidates(cands, chosen, "latency", summary.latency_budget_ms, out / "latency.png",
+                                summary.clock_hz)
         region = res.get("region") or {}
+        lat = summary.search.latency_ms
+        parts.append(f"<p>Board {html.escape(summary.board)} at {summary.clock_hz / 1e6:g} MHz. Budgets: SRAM "
+                     f"{fmt_bytes(budget)}, flash {fmt_bytes(summary.flash_budget_bytes)}, latency "
+                     + ("none" if summary.latency_budget_ms is None else f"{summary.latency_budget_ms:g} ms")
+                     + f". The chosen sub-net's binding constraint (least slack) is <b>{summary.search.binding}</b>: "
+                     + ", ".join(f"{k} {100 * v:.1f}%" for k, v in summary.search.used.items())
+                     + " of each budget used" + ("" if lat is None else f"; predicted latency {lat:.2f} ms") + ".</p>")
         parts.append(f"<p>{n} candidates scored with inherited supernet weights on the validation split "
                      f"(held out from the training set); SRAM by the backend's planner. Search space region after "
                      f"evolution: patch sizes {region.get('patch_sizes')}, rank ratios "
                      f"{region.get('rank_ratios') and [min(region['rank_ratios']), max(region['rank_ratios'])]}. "
                      f"Supernet training and search took {res.get('seconds', 0):.0f} s.</p>")
         parts.append('<img src="pareto.png" alt="accuracy vs SRAM of the candidates">')
+        if n_lat:
+            parts.append('<img src="latency.png" alt="accuracy vs predicted latency of the candidates">')
+        else:
+            parts.append("<p>(no candidate has a predicted latency: latency plot empty)</p>")
     else:
         parts.append(f"<p>(no search result at {html.escape(str(sp))})</p>")
 
@@ -219,8 +245,8 @@ def write_report(summary: Summary, out_dir: str | Path) -> Path:
         total = sum(v for _, v, _ in kinds)
         parts.append(f"<p>Executed instructions per inference, counted exactly by the QEMU plugin "
                      f"(tools/qemu_plugin): {summary.instructions_per_inference:,d} in all, "
-                     f"{total:,.0f} inside the delegate's ops; at {MHZ} MHz and one instruction per cycle that is "
-                     f"{summary.est_ms_at_216mhz:.2f} ms (QEMU models no caches or wait states).</p>")
+                     f"{total:,.0f} inside the delegate's ops; at {summary.clock_hz / 1e6:g} MHz and one instruction "
+                     f"per cycle that is {summary.est_ms:.2f} ms (QEMU models no caches or wait states).</p>")
         parts.append('<img src="ops.png" alt="instructions per op">')
         parts.append(_table([(k, f"{v:,.0f}", n, f"{100 * v / total:.1f}%") for k, v, n in kinds],
                             ("op kind", "instructions / inference", "ops", "share")))
@@ -240,7 +266,8 @@ def write_report(summary: Summary, out_dir: str | Path) -> Path:
            "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;font-size:90%}"
            "th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee}pre{background:#f7f7f7;padding:1em;"
            "overflow-x:auto;font-size:85%}</style></head><body><h1>mcuformer: a ViT searched for "
-           f"{budget / 1024:g} KB of SRAM, running on an emulated Cortex-M7</h1>" + "\n".join(parts)
+           f"{budget / 1024:g} KB of SRAM ({html.escape(summary.board)}), running on an emulated Cortex-M7</h1>"
+           + "\n".join(parts)
            + "</body></html>\n")
     index = out / "index.html"
     write_text_atomic(index, doc)

@@ -1,13 +1,15 @@
 """The stages the subcommands and the main job (:mod:`mcuformer.job`) share, each checking what it is given and
 raising :class:`~mcuformer.errors.UserError` for what a user can act on:
 
-    preset(name, threads) -> the training/search recipe     check_budget(...)    check_toolchain(...)
+    preset(name, threads) -> the training/search recipe     budget_from_options(...) -> Budget
+    check_budget(budget, recipe)    check_toolchain(...)
     load_data(dir)    stage_search(...)    stage_finetune(...)    load_model(path) -> (model, example)
     load_npy(path)    calibration(...)     stage_lower(...) -> .pte (atomic)     stage_build(pte) -> Firmware
 """
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import shutil
 import sys
@@ -124,25 +126,49 @@ def preset(name: str, threads: int | None):
     return recipe
 
 
-def check_budget(budget: int, flash_budget: int | None, recipe) -> None:
-    """Fails early (before loading data or training) when even the smallest sub-net the search may pick is over
-    the budget, naming what it needs: the backend's planner (plan_vit) decides, as it does in the search."""
+DEFAULT_BOARD = "stm32f746"
+DEFAULT_SRAM = 64 * 1024  # the main job's SRAM budget when neither --board nor --sram is given
+
+
+def budget_from_options(board: str | None, sram: int | None = None, flash: int | None = None,
+                        latency_ms: float | None = None):
+    """The search's Budget from the command line: the board's (mcuformer.targets: its SRAM less the firmware's own,
+    its flash, its clock), each overridden by an explicit --sram / --flash / --latency-ms. Without --board the
+    STM32F746's flash and clock, and the main job's 64 KB SRAM unless --sram says otherwise."""
+    from mcuformer.nas.search.common import Budget  # noqa: PLC0415
+
+    if latency_ms is not None and not latency_ms > 0:
+        raise UserError(f"--latency-ms must be a positive number of milliseconds, not {latency_ms:g}")
+    if sram is None and board is None:
+        sram = DEFAULT_SRAM
+    try:
+        return Budget.for_board(board or DEFAULT_BOARD, sram, flash, latency_ms)
+    except ValueError as e:  # targets.board(): "unknown board ...; known: ..."
+        raise UserError(str(e)) from None
+
+
+def check_budget(budget, recipe) -> None:
+    """Fails early (before loading data or training) when even the smallest sub-net the search may pick breaks a
+    constraint of ``budget`` (a nas Budget), naming which and what it needs: the backend's planner (plan_vit) and
+    predictors decide, as they do in the search."""
     from mcuformer.nas.pipeline import training_region  # noqa: PLC0415
     from mcuformer.nas.predictors.memory import planner_predictor  # noqa: PLC0415
 
     arch = recipe.space.smallest(training_region(recipe))
-    need = planner_predictor()(arch)
-    over = []
-    if need.total_sram_bytes > budget:
-        over.append(f"--budget {need.total_sram_bytes}")
-    if flash_budget is not None and need.flash_bytes > flash_budget:
-        over.append(f"--flash-budget {need.flash_bytes}")
-    if over:
+    need = planner_predictor(latency=budget.latency_ms is not None)(arch)
+    broken = budget.violations(need)
+    if broken:
+        ms = budget.latency_of(need)
+        ms_up = math.ceil((ms or 0) * 100) / 100  # rounded up: the option it names must be enough
+        said = {"sram": (f"{budget.sram_bytes:,d} B SRAM", f"--sram {need.total_sram_bytes}"),  # (limit, option)
+                "flash": (f"{budget.flash_bytes or 0:,d} B flash", f"--flash {need.flash_bytes}"),
+                "latency": (f"{budget.latency_ms or 0:g} ms", f"--latency-ms {ms_up:.2f}")}
         raise UserError(
-            f"no sub-net of {recipe.space.name} fits {budget:,d} B SRAM"
-            + (f" / {flash_budget:,d} B flash" if flash_budget is not None else "")
-            + f": the smallest ({arch.short()}) needs {need.total_sram_bytes:,d} B SRAM and {need.flash_bytes:,d} B "
-            f"flash by the backend's planner; use {' and '.join(over)} or more")
+            f"no sub-net of {recipe.space.name} meets the {' and '.join(broken)} budget"
+            f"{'s' if len(broken) > 1 else ''} ({' / '.join(said[k][0] for k in broken)}): the smallest "
+            f"({arch.short()}) needs {need.total_sram_bytes:,d} B SRAM and {need.flash_bytes:,d} B flash"
+            + (f" and {ms:.2f} ms at {budget.clock_hz / 1e6:g} MHz" if ms is not None else "")
+            + f" by the backend's planner and predictors; use {' and '.join(said[k][1] for k in broken)} or more")
 
 
 def load_data(path: str | None, img_size: int | None = None):
@@ -177,23 +203,22 @@ def ft_dir(out: Path, budget: int) -> Path:
     return out / "nas" / f"ft_{budget}"
 
 
-def stage_search(out: Path, budget: int, flash_budget: int | None, epochs: int | None, recipe, data, seed: int,
-                 reuse: bool = True):
-    """NAS: trains (or resumes) the supernet in out/nas, evolves the space, searches. Reuses a finished search for
-    the same budgets whose supernet is still there."""
+def stage_search(out: Path, budget, epochs: int | None, recipe, data, seed: int, reuse: bool = True):
+    """NAS under ``budget`` (a nas Budget: SRAM, flash, latency at a clock): trains (or resumes) the supernet in
+    out/nas, evolves the space, searches. Reuses a finished search for the same budgets whose supernet is still
+    there."""
     from mcuformer.nas import pipeline as P  # noqa: PLC0415
     from mcuformer.nas.space import NoFeasibleArch  # noqa: PLC0415
 
-    path = search_path(out, budget)
+    path = search_path(out, budget.sram_bytes)
     if reuse and path.exists():
         res = P.SearchResult.load(path)
-        if res.budget.flash_bytes == flash_budget and res.supernet_path and Path(res.supernet_path).exists():
+        if res.budget == budget and res.supernet_path and Path(res.supernet_path).exists():
             log(f"search: reusing {path} ({res.arch.short()})")
             return res
-    check_budget(budget, flash_budget, recipe)
+    check_budget(budget, recipe)
     try:
-        return P.search(budget, flash_budget, epochs=epochs, out_dir=out / "nas", preset=recipe, data=data,
-                        seed=seed)
+        return P.search(budget, epochs=epochs, out_dir=out / "nas", preset=recipe, data=data, seed=seed)
     except NoFeasibleArch as e:
         raise UserError(str(e)) from None
 
@@ -347,11 +372,17 @@ def firmware_error(e: Exception, doing: str) -> UserError:
     return UserError(f"{doing} failed: {first_line(e)}")
 
 
-def stage_build(pte: Path, board: str = "qemu-mps2-an500", **kw):
-    """The Cortex-M7 firmware for a verified .pte (mcuformer.mcu.build_firmware, cached by content hash)."""
+def stage_build(pte: Path, board: str = "qemu-mps2-an500", target: str = DEFAULT_BOARD, **kw):
+    """The Cortex-M7 firmware for a verified .pte (mcuformer.mcu.build_firmware, cached by content hash), its linker
+    script holding `target`'s SRAM and flash (a mcuformer.targets board)."""
     from mcuformer import mcu  # noqa: PLC0415
 
+    try:
+        mcu.regions(board, target)
+    except ValueError as e:
+        raise UserError(str(e)) from None
     check_toolchain(("arm-none-eabi-gcc", "cmake") + (("qemu-system-arm",) if board in mcu.RUNNABLE_BOARDS else ()))
+    kw["target"] = target
     try:
         return with_ticker(f"build firmware ({board}, cached by content hash)",
                            lambda: mcu.build_firmware(pte, board=board, **kw))

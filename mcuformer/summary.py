@@ -14,8 +14,6 @@ from typing import Any
 from .errors import UserError, first_line
 from .io import write_json_atomic
 
-MHZ = 216  # STM32F746 core clock: the summary's time estimate is instructions at one per cycle
-
 
 @dataclass
 class SearchInfo:
@@ -25,6 +23,9 @@ class SearchInfo:
     candidates: int
     seconds: float
     path: str
+    latency_ms: float | None  # predicted by the cost model at the board's clock (None: not predicted)
+    binding: str  # the budget the chosen sub-net has least slack on: sram | flash | latency (nas Budget.binding)
+    used: dict[str, float]  # share of each budget it uses (1.0 = at the limit)
 
 
 @dataclass
@@ -41,8 +42,11 @@ class MemoryInfo:
 
 @dataclass
 class Summary:
-    budget_bytes: int
-    flash_budget_bytes: int | None
+    board: str  # mcuformer.targets: the MCU whose budgets the search, the linker and the time estimate use
+    budget_bytes: int  # SRAM of the model (input + arena)
+    flash_budget_bytes: int | None  # firmware + .pte
+    latency_budget_ms: float | None
+    clock_hz: float
     preset: str
     arch: dict[str, Any]  # Arch.to_dict()
     arch_short: str
@@ -55,7 +59,7 @@ class Summary:
     memory: MemoryInfo
     mcu: dict[str, Any] | None  # the QEMU run (job.stage_qemu): counts, firmware RAM/flash, canaries
     instructions_per_inference: int | None
-    est_ms_at_216mhz: float | None
+    est_ms: float | None  # measured instructions at clock_hz, one per cycle
     lower: dict[str, Any]  # pte_bytes, undelegated, rejections, delegates
     paths: dict[str, str | None]
     seconds: dict[str, float] = field(default_factory=dict)

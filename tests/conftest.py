@@ -73,23 +73,26 @@ def synthetic_summary(tmp_path):
 
     arch = FMNIST_SPACE.smallest()
     cands = [{"arch": arch.to_dict(), "sram_bytes": 1000 + 100 * i, "flash_bytes": 5000, "fits": i < 8,
-              "score": 0.5 + 0.03 * (i % 5), "macs": 1, "source": "init", "short": arch.short()} for i in range(10)]
+              "score": 0.5 + 0.03 * (i % 5), "macs": 1, "source": "init", "short": arch.short(),
+              "instructions": 2e6 + 1e5 * i} for i in range(10)]
     search = tmp_path / "search.json"
     search.write_text(json.dumps({"sram_bytes": 1200, "val_acc": 0.62, "short": arch.short(), "candidates": cands,
-                                  "region": {"patch_sizes": [7], "rank_ratios": [0.5, 1.0]}, "seconds": 3}))
+                                  "instructions": 2.2e6, "region": {"patch_sizes": [7], "rank_ratios": [0.5, 1.0]},
+                                  "seconds": 3}))
     per_op = [{"index": i, "kind": k, "instructions": 1000.0 * (i + 1), "calls": 1}
               for i, k in enumerate([4, 3, 10, 3])]  # OpParams: Conv2d, Linear, Softmax
     return Summary(
-        budget_bytes=65536, flash_budget_bytes=None, preset="main", arch=arch.to_dict(), arch_short=arch.short(),
-        macs=123456,
+        board="stm32f746", budget_bytes=65536, flash_budget_bytes=1 << 20, latency_budget_ms=11.0, clock_hz=216e6,
+        preset="main", arch=arch.to_dict(), arch_short=arch.short(), macs=123456,
         search=SearchInfo(val_acc=0.62, planned_sram_bytes=1200, planned_flash_bytes=5000, candidates=10, seconds=3.0,
-                          path=str(search)),
+                          path=str(search), latency_ms=2.2e6 / 216e3, binding="latency",
+                          used={"sram": 1200 / 65536, "flash": 5000 / (1 << 20), "latency": 2.2e6 / 216e3 / 11.0}),
         test_images=100, fp32_top1=0.8, fp32_top1_full_test=0.8, int8_top1=0.79,
         memory=MemoryInfo(total_sram_bytes=4288, arena_bytes=1152, input_bytes=3136, bound_bytes=4000,
                           weights_bytes=28028, plan_vit_int8_input_sram_bytes=1328, within_budget=True),
         mcu={"per_op_instructions": per_op, "per_function_instructions": {"f": 10.0}, "ram_bytes": 20000,
              "ram_budget_bytes": 327680, "flash_bytes": 90000, "qspi_bytes": 0, "pte_region": "FLASH"},
-        instructions_per_inference=12000, est_ms_at_216mhz=12000 / 216e3,
+        instructions_per_inference=12000, est_ms=12000 / 216e3,
         lower={"pte_bytes": 1, "undelegated": [], "rejections": {}, "delegates": 1},
         paths={"pte": str(tmp_path / "missing.pte"), "search": str(search)}, seconds={"search": 1.0},
         notes=["a note"])

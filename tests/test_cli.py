@@ -51,13 +51,14 @@ def test_no_command_prints_help(capsys):
 
 
 @pytest.mark.parametrize("cmd,words", [
-    ("run", ["64KB", "QEMU", "Resumable", "--images"]),
-    ("search", ["--budget", "--flash-budget", "--epochs", "planner"]),
+    ("run", ["64 KB", "QEMU", "Resumable", "--images", "--board", "--sram", "--flash", "--latency-ms"]),
+    ("search", ["--sram", "--budget", "--flash", "--flash-budget", "--latency-ms", "stm32h743", "--epochs",
+                "planner"]),
     ("train", ["supernet", "finetune", "resume"]),
     ("export", ["torch.export", ".pt2"]),
     ("lower", ["MCUFormerQuantizer", "--overwrite-input", "MCUFormerPartitioner"]),
     ("memory", ["--png", "--budget"]),
-    ("build", ["--board", "stm32f746", "QSPI"]),
+    ("build", ["--board", "--target", "stm32f746", "QSPI"]),
     ("run-mcu", ["--input", "--output"]),
     ("report", ["index.html", "accuracy vs SRAM", "instruction"]),
 ])
@@ -112,17 +113,18 @@ def test_budget_nothing_meets_names_the_smallest_need(tmp_path, capsys):
     rc = cli.main(["search", "--budget", "1KB", "--out", str(tmp_path)])
     assert rc == cli.EXIT_USER
     line = _err(capsys)
-    assert "fits 1,024 B SRAM" in line and f"needs {need:,d} B SRAM" in line and f"--budget {need}" in line
+    assert "meets the sram budget (1,024 B SRAM)" in line and f"needs {need:,d} B SRAM" in line
+    assert f"--sram {need}" in line
     assert not (tmp_path / "nas").exists()  # failed before training anything
     # `run` checks the same thing before it loads data or trains
     assert cli.main(["run", "--budget", "1KB", "--out", str(tmp_path)]) == cli.EXIT_USER
-    assert f"--budget {need}" in _err(capsys)
+    assert f"--sram {need}" in _err(capsys)
 
 
 def test_flash_budget_nothing_meets(tmp_path, capsys):
     assert cli.main(["search", "--flash-budget", "1KB", "--out", str(tmp_path)]) == cli.EXIT_USER
     line = _err(capsys)
-    assert "--flash-budget" in line and "B flash" in line
+    assert "meets the flash budget (1,024 B flash)" in line and "--flash " in line and "--sram" not in line
 
 
 def test_unsupported_operator_names_node_and_reason(tmp_path, capsys):
@@ -290,13 +292,13 @@ def test_summary_json_keeps_its_keys(synthetic_summary, tmp_path):
     """The typed summary writes the keys the report, benchmarks/main_job.py and the README read, and reads back."""
     synthetic_summary.save(tmp_path / "summary.json")
     d = json.loads((tmp_path / "summary.json").read_text())
-    assert list(d) == ["budget_bytes", "flash_budget_bytes", "preset", "arch", "arch_short", "macs", "search",
-                       "test_images", "fp32_top1", "fp32_top1_full_test", "int8_top1", "memory", "mcu",
-                       "instructions_per_inference", "est_ms_at_216mhz", "lower", "paths", "seconds", "notes"]
+    assert list(d) == ["board", "budget_bytes", "flash_budget_bytes", "latency_budget_ms", "clock_hz", "preset", "arch",
+                       "arch_short", "macs", "search", "test_images", "fp32_top1", "fp32_top1_full_test", "int8_top1",
+                       "memory", "mcu", "instructions_per_inference", "est_ms", "lower", "paths", "seconds", "notes"]
     assert list(d["memory"]) == ["total_sram_bytes", "arena_bytes", "input_bytes", "bound_bytes", "weights_bytes",
                                  "plan_vit_int8_input_sram_bytes", "within_budget"]
     assert list(d["search"]) == ["val_acc", "planned_sram_bytes", "planned_flash_bytes", "candidates", "seconds",
-                                 "path"]
+                                 "path", "latency_ms", "binding", "used"]
     assert Summary.load(tmp_path / "summary.json") == synthetic_summary
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import time
 
@@ -85,11 +86,18 @@ def test_main_job_tiny_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
     assert s["memory"]["total_sram_bytes"] == s["memory"]["plan_vit_int8_input_sram_bytes"] == s["search"][
         "planned_sram_bytes"]
     assert s["mcu"]["ram_bytes"] <= s["mcu"]["ram_budget_bytes"]
+    # the default board's budgets, in the search, the linker and the summary; the binding one named
+    assert (s["board"], s["budget_bytes"], s["flash_budget_bytes"], s["latency_budget_ms"], s["clock_hz"]) == (
+        "stm32f746", 64 * 1024, 1 << 20, None, 216e6)
+    assert (s["mcu"]["ram_budget_bytes"], s["mcu"]["flash_budget_bytes"]) == (320 << 10, 1 << 20)
+    used = s["search"]["used"]
+    assert set(used) == {"sram", "flash"} and used[s["search"]["binding"]] == max(used.values())
+    assert re.search(rf"^binding constraint +{s['search']['binding']} \(", table, re.M)
     assert s["mcu"]["canaries_ok"] and s["mcu"]["stack_ok"]
-    assert s["instructions_per_inference"] > 0 and s["est_ms_at_216mhz"] > 0
+    assert s["instructions_per_inference"] > 0 and s["est_ms"] > 0
     assert s["lower"]["undelegated"] == []
     _int8_close_to_fp32(s, out)
-    for f in ("index.html", "memory.png", "pareto.png", "ops.png"):
+    for f in ("index.html", "memory.png", "pareto.png", "latency.png", "ops.png"):
         assert (out / "report" / f).stat().st_size > 0
     assert len(list((out / "mcu").glob("*.npz"))) == 2  # two chunks (200 + 100)
     pte_mtime = (out / "model.pte").stat().st_mtime_ns

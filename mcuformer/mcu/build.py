@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from .. import targets
 from ..paths import build_root, source_root
 from .errors import McuBudgetError, McuBuildError, McuError
 from .parse import io_bytes
@@ -25,14 +26,23 @@ TOOLCHAIN_FILE = SOURCE_ROOT / "runtime" / "cmake" / "arm-none-eabi.cmake"
 BUILD_ROOT = build_root() / "mcu"
 
 BOARDS = {"qemu-mps2-an500": "qemu_mps2_an500", "stm32f746": "stm32f746"}
+# The MCUs (mcuformer.targets) whose SRAM and flash each board's linker script may enforce: QEMU's map holds any of
+# them; the real board is an STM32F746.
+TARGETS = {"qemu-mps2-an500": tuple(targets.BOARDS), "stm32f746": ("stm32f746",)}
+QEMU_LOW_RAM = 4 << 20  # mps2-an500's RAM at 0x0: the FLASH budget, then the SDRAM stand-in
 
-# Address ranges of the linker regions, per board (see boards/*/linker.ld).
-REGIONS = {
-    "qemu_mps2_an500": {"FLASH": (0x00000000, 1 << 20), "RAM": (0x20000000, 320 << 10),
-                        "QSPI": (0x60000000, 16 << 20), "SDRAM": (0x00100000, 3 << 20)},
-    "stm32f746": {"FLASH": (0x08000000, 1 << 20), "RAM": (0x20000000, 320 << 10),
-                  "QSPI": (0x90000000, 16 << 20), "SDRAM": (0xC0000000, 8 << 20)},
-}
+
+def regions(board: str, target: str = "stm32f746") -> dict[str, tuple[int, int]]:
+    """(origin, length) of each linker region of `board`'s firmware with `target`'s budgets (boards/*/linker.ld)."""
+    if target not in TARGETS[board]:
+        raise ValueError(f"board {board!r} cannot carry the budgets of {target!r}; it takes: "
+                         f"{', '.join(TARGETS[board])}")
+    t = targets.board(target)
+    if board == "stm32f746":
+        return {"FLASH": (0x08000000, t.flash_bytes), "RAM": (0x20000000, t.sram_bytes),
+                "QSPI": (0x90000000, 16 << 20), "SDRAM": (0xC0000000, 8 << 20)}
+    return {"FLASH": (0x00000000, t.flash_bytes), "RAM": (0x20000000, t.sram_bytes),
+            "QSPI": (0x60000000, 16 << 20), "SDRAM": (t.flash_bytes, QEMU_LOW_RAM - t.flash_bytes)}
 
 
 def tool(name: str) -> str:
@@ -161,6 +171,8 @@ class Firmware:
     usage: dict[str, int] = field(default_factory=dict)  # bytes per region: FLASH RAM QSPI SDRAM
     kernels: str = "cm7"
     frame_region: str = "SDRAM"
+    target: str = "stm32f746"  # the MCU whose SRAM and flash the linker enforced (mcuformer.targets)
+    regions: dict[str, tuple[int, int]] = field(default_factory=dict)  # (origin, length) per linker region
 
 
 def _sections(elf: Path) -> dict[str, dict[str, int]]:
@@ -179,14 +191,14 @@ def _sections(elf: Path) -> dict[str, dict[str, int]]:
     return out
 
 
-def _usage(board: str, sections: dict[str, dict[str, int]]) -> dict[str, int]:
+def _usage(regs: dict[str, tuple[int, int]], sections: dict[str, dict[str, int]]) -> dict[str, int]:
     """Bytes per region as the linker counts them (--print-memory-usage): from the region's origin to the end of the
     last section placed there, alignment padding included. A section counts where it lives at run time (VMA) and,
     if it has contents, where its load image is stored (LMA: .data's initial values occupy flash)."""
-    use = {name: 0 for name in REGIONS[board]}
+    use = {name: 0 for name in regs}
     for s in sections.values():
         for addr in {s["vma"], s["lma"] if s["load"] else s["vma"]}:
-            for name, (start, length) in REGIONS[board].items():
+            for name, (start, length) in regs.items():
                 if start <= addr < start + length and s["size"] > 0:
                     use[name] = max(use[name], addr + s["size"] - start)
     return use
@@ -198,15 +210,17 @@ FRAME_REGIONS = ("SDRAM", "RAM")
 
 def build_firmware(pte_path: str | Path, *, board: str = "qemu-mps2-an500", arena_bytes: int | None = None,
                    stack_bytes: int = 8192, pte_region: str = "auto", runtime: str = "real", kernels: str = "cm7",
-                   frame_region: str = "SDRAM") -> Firmware:
+                   frame_region: str = "SDRAM", target: str = "stm32f746") -> Firmware:
     """Builds (or reuses) the firmware for one `.pte`. arena_bytes overrides the plan's arena (tests use it to go
     over budget on purpose). pte_region: FLASH, QSPI or auto (FLASH when it fits, else QSPI).
     kernels: cm7 (the Cortex-M7 DSP kernels, runtime/src/kernels/cm7) or ref (the scalar reference kernels), for
     the DSP-against-scalar comparison. frame_region: where the input frame buffer lives: SDRAM (a camera frame
     outside the 320 KB) or RAM (the input counts against the SRAM budget, as in MCUFormer's setting of an int8
-    image the model may overwrite: MCUFormerPartitioner(overwrite_input=True))."""
+    image the model may overwrite: MCUFormerPartitioner(overwrite_input=True)). target: the MCU
+    (mcuformer.targets) whose SRAM and flash the linker script enforces; QEMU's board takes any of them."""
     if board not in BOARDS:
         raise ValueError(f"unknown board {board!r}; known: {sorted(BOARDS)}")
+    regs = regions(board, target)
     if kernels not in KERNELS:
         raise ValueError(f"kernels must be one of {KERNELS}, not {kernels!r}")
     frame_region = frame_region.upper()
@@ -231,10 +245,10 @@ def build_firmware(pte_path: str | Path, *, board: str = "qemu-mps2-an500", aren
     pte_bytes = pte_path.read_bytes()
     pte_hash = hashlib.sha256(pte_bytes).hexdigest()[:16]
     build_dir = BUILD_ROOT / f"fw-{board_dir}-{runtime}-{kernels}-{src_hash}"
-    regions = ["FLASH", "QSPI"] if pte_region == "auto" else [pte_region.upper()]
+    pte_regions = ["FLASH", "QSPI"] if pte_region == "auto" else [pte_region.upper()]
     last_err: McuBudgetError | None = None
-    for region in regions:
-        key = f"{pte_hash}-a{arena}-f{frame}-o{output}-s{stack_bytes}-{region}-frame{frame_region}"
+    for region in pte_regions:
+        key = f"{pte_hash}-a{arena}-f{frame}-o{output}-s{stack_bytes}-{region}-frame{frame_region}-{target}"
         elf = build_dir / "elf" / f"{key}.elf"
         with locked(build_dir):
             if not elf.exists():
@@ -248,9 +262,10 @@ def build_firmware(pte_path: str | Path, *, board: str = "qemu-mps2-an500", aren
                         *_runtime_args(runtime), f"-DMCU_PTE_FILE={model}", f"-DMCU_PTE_REGION={region}",
                         f"-DMCU_ARENA_BYTES={arena}", f"-DMCU_FRAME_BYTES={frame}", f"-DMCU_OUTPUT_BYTES={output}",
                         f"-DMCU_STACK_BYTES={stack_bytes}", f"-DMCU_FRAME_REGION={frame_region}",
+                        f"-DMCU_FLASH_BYTES={regs['FLASH'][1]}", f"-DMCU_RAM_BYTES={regs['RAM'][1]}",
                         f"-DMCUFORMER_KERNELS={'ref' if kernels == 'ref' else 'auto'}"], "mcu_firmware")
                 except McuBudgetError as e:
-                    if e.region == "FLASH" and region == "FLASH" and len(regions) > 1:
+                    if e.region == "FLASH" and region == "FLASH" and len(pte_regions) > 1:
                         last_err = e
                         continue  # the .pte does not fit internal flash: link it into QSPI
                     raise
@@ -258,6 +273,7 @@ def build_firmware(pte_path: str | Path, *, board: str = "qemu-mps2-an500", aren
                 shutil.copyfile(build_dir / "mcu_firmware.elf", elf)
         sections = _sections(elf)
         return Firmware(elf=elf, board=board, runtime=runtime, pte_region=region, info=info, sections=sections,
-                        usage=_usage(board_dir, sections), kernels=kernels, frame_region=frame_region)
+                        usage=_usage(regs, sections), kernels=kernels, frame_region=frame_region, target=target,
+                        regions=regs)
     assert last_err is not None
     raise last_err

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .build import (BOARDS, BUILD_ROOT, REGIONS, SOURCE_ROOT, Firmware, build_firmware, hash_files, locked, run_cmd,
+from .build import (BUILD_ROOT, SOURCE_ROOT, Firmware, build_firmware, hash_files, locked, run_cmd,
                     tool, tree)
 from .errors import McuBuildError, McuError, McuTimeout
 from .parse import describe_exit_code, json_line, pack_inputs, unpack_outputs
@@ -49,17 +49,18 @@ def _symbols_file(elf: Path, dest: Path) -> None:
 def run_mcu(pte_path: str | Path, inputs: Any, *, board: str = "qemu-mps2-an500", arena_bytes: int | None = None,
             stack_bytes: int = 8192, pte_region: str = "auto", runtime: str = "real", profile: bool = True,
             timeout: float = 600.0, keep_dir: str | Path | None = None, kernels: str = "cm7",
-            frame_region: str = "SDRAM") -> tuple[Any, dict[str, Any]]:
+            frame_region: str = "SDRAM", target: str = "stm32f746") -> tuple[Any, dict[str, Any]]:
     """Builds the firmware for `pte_path` and runs every sample of `inputs` in one QEMU boot.
 
     inputs: an array [N, ...] (or [...] for one sample) holding N samples of the model's input, or a list of such
     arrays for a model with several inputs. Returns (outputs, summary): outputs is an array [N, numel] (a list of
     them for several outputs), summary a dict (see the keys below). Raises McuError on any failure.
-    kernels / frame_region: see build_firmware."""
+    kernels / frame_region / target: see build_firmware."""
     if board not in RUNNABLE_BOARDS:
         raise McuError(f"board {board!r} has no emulator here: use build_firmware() to build it")
     fw = build_firmware(pte_path, board=board, arena_bytes=arena_bytes, stack_bytes=stack_bytes,
-                        pte_region=pte_region, runtime=runtime, kernels=kernels, frame_region=frame_region)
+                        pte_region=pte_region, runtime=runtime, kernels=kernels, frame_region=frame_region,
+                        target=target)
     info = fw.info
     if info.get("error", 1) == 0 and info.get("model_status", 1) == 0:
         raw_in, batch = pack_inputs(inputs, info)
@@ -106,9 +107,10 @@ def _summary(fw: Firmware, fw_summary: dict[str, Any], counts: dict[str, Any] | 
         "kernels": fw.kernels,
         "frame_region": fw.frame_region,
         "ram_bytes": fw.usage["RAM"],          # all SRAM: .stack + .data + .bss + .arena (incl. canaries) [+ .frame]
-        "ram_budget_bytes": REGIONS[BOARDS[fw.board]]["RAM"][1],
+        "target": fw.target,
+        "ram_budget_bytes": fw.regions["RAM"][1],
         "flash_bytes": fw.usage["FLASH"],      # internal flash: vectors, code, rodata, .data image (+ .pte if FLASH)
-        "flash_budget_bytes": REGIONS[BOARDS[fw.board]]["FLASH"][1],
+        "flash_budget_bytes": fw.regions["FLASH"][1],
         "qspi_bytes": fw.usage["QSPI"],
         "sdram_bytes": fw.usage["SDRAM"],      # the input frame buffer (unless frame_region is RAM)
         "pte_region": fw.pte_region,

@@ -162,11 +162,14 @@ def smallest_need(space: SearchSpace, mem: MemoryCache, region: Region | None = 
 
 def no_feasible(space: SearchSpace, mem: MemoryCache, region: Region | None, tries: int) -> NoFeasibleArch:
     b = mem.budget
+    broken = b.violations(mem(space.smallest(region or space.full_region())))
     return NoFeasibleArch(
         f"no sub-net fits {b.sram_bytes} B SRAM"
         + (f" / {b.flash_bytes} B flash" if b.flash_bytes is not None else "")
         + (f" / {b.latency_ms:g} ms" if b.latency_ms is not None else "")
-        + f" after {tries} tries; {smallest_need(space, mem, region)}. Raise the budget to at least that."
+        + f" after {tries} tries"
+        + (f" (the {' and '.join(broken)} budget{'s' if len(broken) > 1 else ''} cannot be met)" if broken else "")
+        + f"; {smallest_need(space, mem, region)}. Raise the budget to at least that."
     )
 
 
