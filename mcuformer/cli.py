@@ -31,7 +31,8 @@ from .io import atomic_path
 from .job import JobConfig, run_job
 from .noise import quiet_third_party
 from .pte import memory_reports, verify_pte
-from .stages import DEFAULT_BOARD, DEFAULT_SRAM, budget_from_options, check_budget, check_toolchain, ft_dir
+from .stages import (DEFAULT_BOARD, DEFAULT_LATENCY_MS, DEFAULT_SRAM, budget_from_options, check_budget,
+                     check_toolchain, ft_dir)
 from .stages import load_checkpoint_vit, load_data, load_model, recipe_for_data, search_path
 from .stages import calibration, load_npy, stage_build, stage_finetune, stage_lower, stage_search
 from .stages import preset as _preset  # the recipe of --preset/--threads (tests/test_main_job.py swaps in a tiny one)
@@ -252,9 +253,18 @@ def _add_budgets(p: argparse.ArgumentParser) -> None:
                    help="SRAM budget of the model (input + arena), overrides the board's")
     p.add_argument("--flash", "--flash-budget", dest="flash_budget", type=parse_size, default=None, metavar="SIZE",
                    help="flash budget (firmware + .pte), overrides the board's internal flash")
-    p.add_argument("--latency-ms", type=float, default=None, metavar="MS",
+    p.add_argument("--latency-ms", type=_latency, default=DEFAULT_LATENCY_MS, metavar="MS",
                    help="latency budget: predicted instructions per inference at the board's clock, one per cycle "
-                        "(default: none)")
+                        f"(default: {DEFAULT_LATENCY_MS:g}; 'none': no latency budget)")
+
+
+def _latency(text: str) -> float | None:
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a latency: {text!r} (milliseconds, e.g. 50, or 'none')") from None
 
 
 def _add_training(p: argparse.ArgumentParser) -> None:

@@ -28,9 +28,9 @@ from .format import fmt_bytes, summary_table
 from .io import atomic_path, write_json_atomic
 from .paths import source_root
 from .pte import memory_of_pte
-from .stages import (DEFAULT_BOARD, budget_from_options, check_budget, check_toolchain, calibration, firmware_error,
-                     ft_dir, load_data, log, recipe_for_data, search_path, sha, stage_build, stage_finetune,
-                     stage_lower, stage_search, with_ticker)
+from .stages import (DEFAULT_BOARD, DEFAULT_LATENCY_MS, budget_from_options, check_budget, check_toolchain,
+                     calibration, firmware_error, ft_dir, load_data, log, recipe_for_data, search_path, sha,
+                     stage_build, stage_finetune, stage_lower, stage_search, with_ticker)
 from .summary import MemoryInfo, SearchInfo, Summary
 
 
@@ -41,7 +41,7 @@ class JobConfig:
     board: str | None = None  # the MCU (stages.budget_from_options: None is the STM32F746 at 64 KB of SRAM)
     budget: int | None = None  # --sram: overrides the board's
     flash_budget: int | None = None  # --flash: overrides the board's
-    latency_ms: float | None = None
+    latency_ms: float | None = DEFAULT_LATENCY_MS  # --latency-ms (None: no latency budget)
     epochs: int | None = None
     finetune_epochs: int | None = None
     images: int = 10000

@@ -128,6 +128,9 @@ def preset(name: str, threads: int | None):
 
 DEFAULT_BOARD = "stm32f746"
 DEFAULT_SRAM = 64 * 1024  # the main job's SRAM budget when neither --board nor --sram is given
+# The main job's latency budget (`run`, `search`; `--latency-ms none` lifts it): on the F746 at 28 px it rules out
+# patch 4 and 2 (the smallest patch-4 sub-net needs ~54 ms), so it binds, and the supernet trains patch 7 only.
+DEFAULT_LATENCY_MS = 50.0
 
 
 def budget_from_options(board: str | None, sram: int | None = None, flash: int | None = None,

@@ -32,7 +32,7 @@ def _err(capsys) -> str:
 @pytest.mark.parametrize("name", sorted(targets.BOARDS))
 def test_board_sets_all_three_budgets(cmd, name):
     b = targets.board(name)
-    assert _budget([cmd, "--board", name]) == Budget(targets.model_sram_budget(b), b.flash_bytes, None, b.clock_hz)
+    assert _budget([cmd, "--board", name]) == Budget(targets.model_sram_budget(b), b.flash_bytes, 50.0, b.clock_hz)
 
 
 def test_boards_table_is_the_issues():
@@ -53,8 +53,9 @@ def test_explicit_values_override_the_board():
     assert _budget(["run", "--board", "stm32h743", "--sram", "300KB"]).flash_bytes == 2 << 20
 
 
-def test_default_is_the_stm32f746_with_the_main_jobs_64kb():
-    assert _budget(["run"]) == Budget(64 * 1024, 1 << 20, None, 216e6)
+def test_default_is_the_stm32f746_with_the_main_jobs_64kb_and_50ms():
+    assert _budget(["run"]) == Budget(64 * 1024, 1 << 20, 50.0, 216e6)
+    assert _budget(["run", "--latency-ms", "none"]) == Budget(64 * 1024, 1 << 20, None, 216e6)
     assert _budget(["search", "--latency-ms", "20"]) == Budget(64 * 1024, 1 << 20, 20.0, 216e6)
 
 

@@ -7,7 +7,6 @@ import json
 import math
 import re
 import shutil
-import time
 
 import numpy as np
 import pytest
@@ -88,10 +87,10 @@ def test_main_job_tiny_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
     assert s["mcu"]["ram_bytes"] <= s["mcu"]["ram_budget_bytes"]
     # the default board's budgets, in the search, the linker and the summary; the binding one named
     assert (s["board"], s["budget_bytes"], s["flash_budget_bytes"], s["latency_budget_ms"], s["clock_hz"]) == (
-        "stm32f746", 64 * 1024, 1 << 20, None, 216e6)
+        "stm32f746", 64 * 1024, 1 << 20, 50.0, 216e6)
     assert (s["mcu"]["ram_budget_bytes"], s["mcu"]["flash_budget_bytes"]) == (320 << 10, 1 << 20)
     used = s["search"]["used"]
-    assert set(used) == {"sram", "flash"} and used[s["search"]["binding"]] == max(used.values())
+    assert set(used) == {"sram", "flash", "latency"} and used[s["search"]["binding"]] == max(used.values())
     assert re.search(rf"^binding constraint +{s['search']['binding']} \(", table, re.M)
     assert s["mcu"]["canaries_ok"] and s["mcu"]["stack_ok"]
     assert s["instructions_per_inference"] > 0 and s["est_ms"] > 0
@@ -108,11 +107,9 @@ def test_main_job_tiny_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
     assert len(bench["rows"]) >= 12
 
     # a rerun reuses the search, the checkpoints, the .pte and the QEMU chunks
-    t0 = time.time()
     assert cli.main(argv) == 0
     err = capsys.readouterr().err
     assert "search: reusing" in err and "reusing" in err.split("3/7")[1]
     assert (out / "model.pte").stat().st_mtime_ns == pte_mtime
     s2 = json.loads((out / "summary.json").read_text())
     assert s2["int8_top1"] == s["int8_top1"] and s2["mcu"]["qemu_seconds_this_run"] == 0
-    assert time.time() - t0 < 120
