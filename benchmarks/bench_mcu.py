@@ -197,33 +197,45 @@ TRADEOFF_INPUTS = (("image_in_sram", True), ("frame_in_place", False))
 
 def sram_tradeoff(arch, workdir: Path | None) -> list[dict]:
     """The tile choice and predicted instructions (plan_vit's program, the shared cost model) against the SRAM budget,
-    for each int8-input deployment; with a workdir also QEMU's count of the lowered network (random weights), whose
-    plan must be plan_vit's. A budget below the smallest plan gets the smallest plan (fits = False)."""
+    for each int8-input deployment; with a workdir also QEMU's count of the lowered network (random weights, each
+    distinct tiling once), whose plan must be plan_vit's. A budget below the smallest plan gets the smallest plan
+    (fits = False). "predicted_instructions" is None where the cost model was not calibrated on an op of the program
+    (the class-token Concat left when the input is read in place); "predicted_token_loops" (the stages the tiles
+    change) is always there."""
     from mcuformer.backend.cost import default_model
     from mcuformer.backend.memory import plan_program, report_of
     from mcuformer.backend.memory.vit import build_vit_ir, plan_vit
     from mcuformer.backend.passes import run_passes
 
-    rows = []
+    rows, measured = [], {}
     q = quantized(arch) if workdir is not None else None
     for mode, overwrite in TRADEOFF_INPUTS:
-        smallest = plan_vit(arch, True, overwrite).total_sram_bytes
+        smallest = plan_vit(arch, True, overwrite).total_sram_bytes  # one row per iteration
         for budget in BUDGETS["imagenet"]:
             program = run_passes(build_vit_ir(arch, True, overwrite), sram_budget=budget)
             rep = report_of(program, plan_program(program))  # = plan_vit(arch, True, overwrite, sram_budget=budget)
             tiles = tile_tokens.tile_report(program)
-            pred = default_model().instructions(program)
+            try:
+                pred = default_model().instructions(program)
+            except KeyError:
+                pred = None
             row = {"input": mode, "sram_budget": budget, "fits": rep.total_sram_bytes <= budget,
                    "planned_bytes": rep.total_sram_bytes, "smallest_plan_bytes": smallest,
-                   "predicted_instructions": pred, "predicted_ms_at_216MHz": pred / CLOCK_HZ * 1e3,
+                   "predicted_instructions": pred,
+                   "predicted_ms_at_216MHz": pred / CLOCK_HZ * 1e3 if pred is not None else None,
+                   "predicted_token_loops": sum(t["predicted_instructions"] for t in tiles),
                    "max_rows": max((t["rows"] for t in tiles), default=1),
                    "tiles": sorted({f"{t['rows']}x{t['iterations']}" for t in tiles})}
+            key = (mode, tuple((t["rows"], t["iterations"]) for t in tiles))
             if q is not None:
-                row.update(_measure_tradeoff(arch, q, workdir / f"{mode}-{budget}.pte", overwrite, budget, rep))
+                if key not in measured:
+                    measured[key] = _measure_tradeoff(arch, q, workdir / f"{mode}-{budget}.pte", overwrite, budget,
+                                                      rep)
+                row.update(measured[key])
             rows.append(row)
             print(f"[sram_tradeoff] {mode} budget {budget:,} B: planned {rep.total_sram_bytes:,} B, max rows "
-                  f"{row['max_rows']}, predicted {pred:,.0f}" + (f", QEMU {row['qemu_instructions']:,}" if q else ""),
-                  file=sys.stderr, flush=True)
+                  f"{row['max_rows']}, predicted {fmt(pred)} (token loops {fmt(row['predicted_token_loops'])})"
+                  + (f", QEMU {row['qemu_instructions']:,}" if q else ""), file=sys.stderr, flush=True)
     return rows
 
 
@@ -238,32 +250,6 @@ def _measure_tradeoff(arch, q, pte: Path, overwrite: bool, budget: int, rep) -> 
     _, s = mcu.run_mcu(pte, lowered.quantize_input(images(arch, 1, 1000)), runtime="real", kernels="cm7",
                        timeout=1800)
     return {"qemu_instructions": s["instructions"], "ram_bytes": s["ram_bytes"]}
-
-
-def budget_table(name, arch, workdir: Path) -> list[dict]:
-    """Instructions per inference against the SRAM budget the tile choice may fill. A budget below the smallest plan
-    gets the smallest plan (one row per iteration) and fits = False. Tilings that repeat are run once."""
-    q = quantized(arch)
-    x = images(arch, 1, 1000)
-    rows, runs = [], {}
-    for budget in BUDGETS[name]:
-        pte = workdir / f"{name}-budget{budget}.pte"
-        program = build(arch, pte, budget, q)
-        tiles = tile_tokens.tile_report(program)
-        key = tuple((t["rows"], t["iterations"]) for t in tiles)
-        if key not in runs:
-            _, s = mcu.run_mcu(pte, x, runtime="real", kernels="cm7", timeout=1200)
-            runs[key] = s
-        s = runs[key]
-        planned = program.input_pool_bytes + program.arena_bytes
-        rows.append({"sram_budget": budget, "fits": planned <= budget, "planned_bytes": planned,
-                     "ram_bytes": s["ram_bytes"], "instructions": s["instructions"],
-                     "ms_at_216MHz_lower_bound": s["instructions"] / CLOCK_HZ * 1e3,
-                     "max_rows": max((t["rows"] for t in tiles), default=1),
-                     "tiles": [f"{t['rows']}x{t['iterations']}" for t in tiles]})
-        print(f"[{name}] budget {budget:,} B: planned {planned:,} B, {s['instructions']:,} instructions",
-              file=sys.stderr, flush=True)
-    return rows
 
 
 def anchor_kernels(res: dict) -> dict:
@@ -348,10 +334,12 @@ def print_tables(results: dict) -> None:
     tradeoff = results.get("models", {}).get("imagenet", {}).get("sram_tradeoff")
     if tradeoff:
         print("\n== imagenet: tiles against the SRAM budget (int8 input; planned memory: pool + arena)")
-        print(f"{'input':<16}{'budget':>10}{'fits':>6}{'planned':>10}{'rows':>6}{'predicted':>16}{'QEMU':>16}")
+        print(f"{'input':<16}{'budget':>10}{'fits':>6}{'planned':>10}{'rows':>6}{'predicted':>12}"
+              f"{'token loops':>12}{'QEMU':>12}")
         for t in tradeoff:
             print(f"{t['input']:<16}{t['sram_budget']:>10,}{str(t['fits']):>6}{t['planned_bytes']:>10,}"
-                  f"{t['max_rows']:>6}{t['predicted_instructions']:>16,.0f}{fmt(t.get('qemu_instructions')):>16}")
+                  f"{t['max_rows']:>6}{fmt(t['predicted_instructions']):>12}{fmt(t['predicted_token_loops']):>12}"
+                  f"{fmt(t.get('qemu_instructions')):>12}")
     if "anchor_kernels" not in results:
         return
     print("\n== per-kernel vs ARM CMSIS-NN (ANCHORS.md), anchor block E192 N145 H3 MLP4, per op incl. dispatch")

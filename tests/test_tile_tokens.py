@@ -192,3 +192,17 @@ def test_tiled_vit_through_executorch_bit_exact(tmp_path, capsys):
     assert tiles == tt.tile_report(blobs[60_000]) and max(t["rows"] for t in tiles) > 1
     for t in tiles:
         assert f"{t['rows']:>4d} x {t['iterations']:<4d} {t['predicted_instructions']:>14,.0f}" in out
+
+
+def test_partitioner_target_travels_as_a_compile_spec():
+    """MCUFormerPartitioner(target=board): preprocess turns it into the board's budget (exercised end to end in
+    test_tiled_vit_through_executorch_bit_exact); a budget and a target at once, or an unknown board, are errors."""
+    from mcuformer.backend import MCUFormerPartitioner
+    from mcuformer.backend.preprocess import compile_options
+
+    specs = MCUFormerPartitioner(target="stm32f746").delegation_spec.compile_specs
+    assert compile_options(specs) == {"overwrite_input": False, "sram_budget": None, "target": "stm32f746"}
+    with pytest.raises(ValueError, match="give sram_budget or target, not both"):
+        MCUFormerPartitioner(sram_budget=60_000, target="stm32f746")
+    with pytest.raises(ValueError, match="unknown board 'stm32f999'"):
+        MCUFormerPartitioner(target="stm32f999")
