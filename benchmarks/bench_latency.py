@@ -184,9 +184,11 @@ def _md(rows: list[dict], seeds: list[dict], model: CostModel, held: dict) -> st
     lines = [
         "# Latency predictor: predicted vs QEMU instructions per inference",
         "",
-        f"Cost model fit on {len(CALIBRATION_ARCHS)} calibration networks ({model.meta.get('ops', 0)} op rows), "
+        f"Cost model fit on {len(CALIBRATION_ARCHS)} calibration networks and {len(TILED_CALIBRATION)} tiled ones "
+        f"({model.meta.get('ops', 0)} op rows), "
         f"runtime sources `{model.source_hash}`. Held-out architectures predicted from the architecture alone "
-        "(no weights); QEMU = exact count of the real firmware, one random image, random weights. Flash = the "
+        "(no weights; 'tiled': lowered for the STM32F746's SRAM budget); QEMU = exact count of the real firmware, one "
+        "random image, random weights. Flash = the "
         "firmware's internal flash (code + data + the `.pte` when it is linked there), predicted vs the built ELF.",
         "",
         f"Max |error| {held['max_abs_error'] * 100:.2f}% (target {TARGET_ERROR * 100:.0f}%), mean |error| "
