@@ -77,16 +77,25 @@ class MCUFormerPartitioner(Partitioner):
     overwrite_input: allow the delegate to write over its int8 input buffer once consumed (the patch embedding
     writes tokens over the image rows it has read). Travels as the compile spec "overwrite_input".
     sram_budget: bytes of SRAM the delegate's plan may use (input pool + arena); the schedule then runs token loops in
-    multi-row tiles, the fastest that fit (passes/tile_tokens.py; passes.tile_tokens.F746_SRAM_BUDGET is the
-    STM32F746's 320 KB less the firmware's own needs). None: the smallest arena, one row per iteration (what
-    plan_vit and the search predict). Travels as the compile spec "sram_budget" (uint64 little-endian).
+    multi-row tiles, the fastest that fit by the shared cost model (passes/tile_tokens.py). Travels as the compile
+    spec "sram_budget" (uint64 little-endian).
+    target: a board of mcuformer.targets (e.g. "stm32f746"): the budget is then the board's SRAM less what the
+    firmware itself needs, for the program's number of outputs (`model_sram_budget`). Travels as "target".
+    Neither (the default): the smallest arena, one row per iteration, what plan_vit(arch) and the search predict
+    by default; plan_vit(arch, sram_budget=...) predicts a budgeted blob exactly.
     """
 
     def __init__(self, overwrite_input: bool = False, compile_specs: list[CompileSpec] | None = None,
-                 sram_budget: int | None = None):
+                 sram_budget: int | None = None, target: str | None = None):
         super().__init__()
         specs = list(compile_specs or [])
         specs.append(CompileSpec("overwrite_input", bytes([int(bool(overwrite_input))])))
+        if sram_budget is not None and target is not None:
+            raise ValueError("give sram_budget or target, not both")
+        if target is not None:
+            from mcuformer.targets import board  # noqa: PLC0415
+
+            specs.append(CompileSpec("target", board(target).name.encode()))
         if sram_budget is not None:
             if int(sram_budget) <= 0:
                 raise ValueError(f"sram_budget must be a positive number of bytes, got {sram_budget}")

@@ -75,16 +75,16 @@ class Lowered:
 
 
 def lower(quantized: torch.fx.GraphModule, example: tuple, overwrite_input: bool = False,
-          legacy: bool = False, int8_input: bool = False) -> Lowered:
+          legacy: bool = False, int8_input: bool = False, sram_budget: int | None = None) -> Lowered:
     """Lowers a quantized module; legacy=True uses to_edge(...).to_backend(...) (decomposed ops).
 
     int8_input=True makes the program take its image already quantized (ExecuTorch's quantize_input): what a camera
     delivers on a microcontroller, and, with overwrite_input=True, the image buffer the plan may reuse (the setting
-    plan_vit and the memory benchmarks assume).
+    plan_vit and the memory benchmarks assume). sram_budget: MCUFormerPartitioner's (multi-row tiles that fit it).
     """
     ep = torch.export.export(quantized, example, strict=True)
     qparams = tuple(quantize_input(ep, 0)[:2]) if int8_input else None
-    partitioner = MCUFormerPartitioner(overwrite_input=overwrite_input)
+    partitioner = MCUFormerPartitioner(overwrite_input=overwrite_input, sram_budget=sram_budget)
     if legacy:
         edge = to_edge(ep).to_backend(partitioner)
     else:

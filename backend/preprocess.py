@@ -18,26 +18,34 @@ from .serialization.serialize import serialize
 
 
 def compile_options(compile_specs: list[CompileSpec]) -> dict:
-    opts = {"overwrite_input": False, "sram_budget": None}
+    opts = {"overwrite_input": False, "sram_budget": None, "target": None}
     for spec in compile_specs:
         if spec.key == "overwrite_input":
             opts["overwrite_input"] = bool(spec.value[0]) if spec.value else False
         elif spec.key == "sram_budget":
             opts["sram_budget"] = int.from_bytes(spec.value, "little")
+        elif spec.key == "target":
+            opts["target"] = spec.value.decode()
     return opts
 
 
 def lower_program(edge_program: ExportedProgram, overwrite_input: bool = False,
-                  sram_budget: int | None = None) -> ir.Program:
+                  sram_budget: int | None = None, target: str | None = None) -> ir.Program:
     """Lowers and plans a delegated partition; the IR it returns is exactly what the blob holds.
 
-    sram_budget bounds the planned memory (input pool + arena). The tile choice already checks its plan; should the
+    sram_budget bounds the planned memory (input pool + arena); target (a board name) sets it to the board's SRAM
+    less the firmware's needs for this program's outputs. The tile choice already checks its plan; should the
     blob's plan (after the later passes) still exceed the budget, the budget given to the tile choice shrinks by the
     excess until it fits (or no tiles are left)."""
-    budget = sram_budget
+    budget = None
     while True:
         program = Lowering(edge_program, RULES_BY_TARGET).run()
         program.input_overwrite = overwrite_input and any(program.tensors[i].dtype == "int8" for i in program.inputs)
+        if target is not None and sram_budget is None:
+            from mcuformer.targets import model_sram_budget  # noqa: PLC0415 - reads the calibration
+
+            sram_budget = model_sram_budget(target, sum(program.tensors[i].numel for i in program.outputs))
+        budget = sram_budget if budget is None else budget
         program = run_passes(program, sram_budget=budget)
         plan_program(program)
         excess = program.input_pool_bytes + program.arena_bytes - (sram_budget or 0)

@@ -4,13 +4,15 @@
         [--held-out 20] [--seed 0] [--no-fit] [--work build/cost]
 
 1. Lowers a fixed set of calibration ViTs (random weights, one random int8 image each) through the real pipeline
-   (quantize -> MCUFormerPartitioner(overwrite_input=True) -> .pte), runs each in QEMU with the real firmware and
+   (quantize -> MCUFormerPartitioner(overwrite_input=True) -> .pte), one row per iteration and, for some, with an
+   SRAM budget (token loops in multi-row tiles: the GEMM core's terms), runs each in QEMU with the real firmware and
    the instruction-count plugin, and fits `mcuformer.backend.cost.CostModel` to the per-op counts
    -> backend/cost/calibration.json, stamped with the runtime/firmware source hash.
 2. Checks that cost does not depend on the weights: two calibration networks again with other weights and image.
 3. Predicts >= 20 random held-out architectures from the architecture alone (`nas.predictors.latency`, the program
-   plan_vit builds, no weights) and compares with QEMU's whole-inference count; also the flash predictor against the
-   built ELF -> benchmarks/results/latency.json and latency.md.
+   plan_vit builds, no weights) and compares with QEMU's whole-inference count, every third one also tiled for the
+   STM32F746's SRAM budget; also the flash predictor against the built ELF -> benchmarks/results/latency.json and
+   latency.md.
 
 QEMU results are cached per (architecture, seed, source hash) under --work, so an interrupted run resumes.
 """
@@ -29,6 +31,7 @@ import torch
 
 from mcuformer import mcu
 from mcuformer.backend.cost import CALIBRATION, CostModel, runtime_sources_hash
+from mcuformer.backend.cost import model as cost_model
 from mcuformer.backend.memory import plan_program
 from mcuformer.backend.pipeline import lower, quantize
 from mcuformer.backend.serialization.serialize import serialize
@@ -37,6 +40,7 @@ from mcuformer.nas.predictors.flash import predict_flash
 from mcuformer.nas.predictors.latency import LatencyPredictor, scheduled_program
 from mcuformer.nas.space import FMNIST_SMALL_SPACE, FMNIST_SPACE, PAPER_SPACE, Arch, macs
 from mcuformer.nas.vit import ViT
+from mcuformer.targets import model_sram_budget
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parents[1]
@@ -67,6 +71,14 @@ CALIBRATION_ARCHS: list[Arch] = [
     _240(16, 192, 1, 4, 4.0, 1.0),
 ]
 SEED_CHECK = [CALIBRATION_ARCHS[3], CALIBRATION_ARCHS[9]]
+# Calibration networks lowered with an SRAM budget (bytes: input pool + arena): multi-row tiles of 2, 4, 5 and 6 rows
+# (the tile leftovers of 17, 50, 197, 226 tokens), and with a tight budget the 2-row and 4-row candidates.
+UNLIMITED = 10 ** 7
+TILED_CALIBRATION: list[tuple[Arch, int]] = [
+    (CALIBRATION_ARCHS[0], UNLIMITED), (CALIBRATION_ARCHS[3], UNLIMITED), (CALIBRATION_ARCHS[3], 7_800),
+    (CALIBRATION_ARCHS[5], UNLIMITED), (CALIBRATION_ARCHS[7], UNLIMITED), (CALIBRATION_ARCHS[8], UNLIMITED),
+    (CALIBRATION_ARCHS[8], 16_000), (CALIBRATION_ARCHS[10], UNLIMITED),
+]
 
 
 def held_out_archs(n: int, seed: int) -> list[Arch]:
@@ -95,13 +107,15 @@ def _images(arch: Arch, n: int, seed: int) -> torch.Tensor:
     return torch.randn(n, arch.in_chans, arch.img_size, arch.img_size, generator=g)
 
 
-def measure(arch: Arch, seed: int, work: Path, src: str) -> dict:
-    """Lowers ViT(arch) with weights from `seed`, runs one image in QEMU; cached in work/."""
-    key = hashlib.sha256(f"{arch.to_json()}|{seed}|{src}".encode()).hexdigest()[:16]
+def measure(arch: Arch, seed: int, work: Path, src: str, sram_budget: int | None = None) -> dict:
+    """Lowers ViT(arch) with weights from `seed` (and MCUFormerPartitioner's sram_budget), runs one image in QEMU;
+    cached in work/."""
+    budget = "" if sram_budget is None else f"|{sram_budget}"
+    key = hashlib.sha256(f"{arch.to_json()}|{seed}|{src}{budget}".encode()).hexdigest()[:16]
     cached = work / f"{key}.json"
     if cached.exists():
         res = json.loads(cached.read_text())
-        if res["signature"] == _signature(scheduled_program(arch)):  # else the backend lowers it differently now
+        if res["signature"] == _signature(scheduled_program(arch, sram_budget)):  # else it lowers differently now
             return res
     t0 = time.time()
     torch.manual_seed(seed)
@@ -109,16 +123,16 @@ def measure(arch: Arch, seed: int, work: Path, src: str) -> dict:
     imgs = _images(arch, 5, seed)
     example = (imgs[:1],)
     lowered = lower(quantize(model, example, [imgs[i:i + 1] for i in range(1, 5)]), example, overwrite_input=True,
-                    int8_input=True)
+                    int8_input=True, sram_budget=sram_budget)
     pte = work / f"{key}.pte"
     pte.write_bytes(lowered.to_pte())
     x = lowered.quantize_input(_images(arch, 1, 1000 + seed).numpy())
     # the cost model is fit on, and predicts from, the program plan_vit's builder makes: it must be the lowered one
     sig = _signature(lowered.programs()[0])
-    same = sig == _signature(scheduled_program(arch))
+    same = sig == _signature(scheduled_program(arch, sram_budget))
     t1 = time.time()
     _, s = mcu.run_mcu(pte, x, runtime="real", timeout=1800)
-    res = {"arch": arch.to_dict(), "seed": seed, "instructions": s["instructions"],
+    res = {"arch": arch.to_dict(), "seed": seed, "sram_budget": sram_budget, "instructions": s["instructions"],
            "per_op": {str(r["index"]): r["instructions"] for r in s["per_op_instructions"]},
            "per_op_kind": {str(r["index"]): r["kind"] for r in s["per_op_instructions"]},
            "flash_bytes": s["flash_bytes"], "qspi_bytes": s["qspi_bytes"], "pte_region": s["pte_region"],
@@ -142,8 +156,9 @@ def _signature(program) -> list:
 
 
 def _program(res: dict):
-    """The scheduled program of a measured network, rebuilt from its architecture (the program plan_vit plans)."""
-    return scheduled_program(Arch.from_dict(res["arch"]))
+    """The scheduled program of a measured network, rebuilt from its architecture and budget (the program plan_vit
+    plans)."""
+    return scheduled_program(Arch.from_dict(res["arch"]), res.get("sram_budget"))
 
 
 def firmware_overheads(runs: list[dict]) -> dict[str, float]:
@@ -169,9 +184,11 @@ def _md(rows: list[dict], seeds: list[dict], model: CostModel, held: dict) -> st
     lines = [
         "# Latency predictor: predicted vs QEMU instructions per inference",
         "",
-        f"Cost model fit on {len(CALIBRATION_ARCHS)} calibration networks ({model.meta.get('ops', 0)} op rows), "
+        f"Cost model fit on {len(CALIBRATION_ARCHS)} calibration networks and {len(TILED_CALIBRATION)} tiled ones "
+        f"({model.meta.get('ops', 0)} op rows), "
         f"runtime sources `{model.source_hash}`. Held-out architectures predicted from the architecture alone "
-        "(no weights); QEMU = exact count of the real firmware, one random image, random weights. Flash = the "
+        "(no weights; 'tiled': lowered for the STM32F746's SRAM budget); QEMU = exact count of the real firmware, one "
+        "random image, random weights. Flash = the "
         "firmware's internal flash (code + data + the `.pte` when it is linked there), predicted vs the built ELF.",
         "",
         f"Max |error| {held['max_abs_error'] * 100:.2f}% (target {TARGET_ERROR * 100:.0f}%), mean |error| "
@@ -204,21 +221,28 @@ def main(argv: list[str] | None = None) -> int:
     src = runtime_sources_hash()
     t0 = time.time()
 
-    calib = []
-    for i, arch in enumerate(CALIBRATION_ARCHS):
-        print(f"[calibration {i + 1}/{len(CALIBRATION_ARCHS)}] {arch.short()}", flush=True)
-        calib.append(measure(arch, 0, work, src))
     if a.no_fit:
         model = CostModel.load()
     else:
-        runs = [(_program(r), {int(k): v for k, v in r["per_op"].items()}, float(r["instructions"])) for r in calib]
+        calib, tiled = [], []
+        for i, arch in enumerate(CALIBRATION_ARCHS):
+            print(f"[calibration {i + 1}/{len(CALIBRATION_ARCHS)}] {arch.short()}", flush=True)
+            calib.append(measure(arch, 0, work, src))
+        for i, (arch, budget) in enumerate(TILED_CALIBRATION):
+            print(f"[tiled calibration {i + 1}/{len(TILED_CALIBRATION)}] {arch.short()} budget {budget:,} B",
+                  flush=True)
+            tiled.append(measure(arch, 0, work, src, budget))
+        runs = [(_program(r), {int(k): v for k, v in r["per_op"].items()}, float(r["instructions"]))
+                for r in calib + tiled]
         model = CostModel.fit(runs, src)
         model.meta = {"calibration_archs": [x.short() for x in CALIBRATION_ARCHS],
-                      "ops": sum(len(r["per_op"]) for r in calib),
+                      "tiled_calibration": [[x.short(), b] for x, b in TILED_CALIBRATION],
+                      "ops": sum(len(r["per_op"]) for r in calib + tiled),
                       "fit_errors": [(model.instructions(p) - t) / t for p, _, t in runs],
-                      "programs_match_arch": all(r["program_matches_arch"] for r in calib),
+                      "programs_match_arch": all(r["program_matches_arch"] for r in calib + tiled),
                       "firmware": firmware_overheads(calib)}
         model.save(CALIBRATION)
+        cost_model._DEFAULT = model  # the held-out tiles are chosen by the new calibration, as in a fresh process
         print(f"wrote {CALIBRATION} (sources {src})", flush=True)
 
     seeds = []
@@ -227,18 +251,22 @@ def main(argv: list[str] | None = None) -> int:
         seeds.append({"short": arch.short(), "instructions": [r0["instructions"], r1["instructions"]],
                       "relative_difference": (r1["instructions"] - r0["instructions"]) / r0["instructions"]})
 
-    predictor = LatencyPredictor(model=model)
+    f746 = model_sram_budget("stm32f746")
+    cases = [(arch, None) for arch in held_out_archs(a.held_out, a.seed)]
+    cases += [(arch, f746) for arch, _ in cases[::3]]
     rows = []
-    for i, arch in enumerate(held_out_archs(a.held_out, a.seed)):
-        print(f"[held-out {i + 1}/{a.held_out}] {arch.short()}", flush=True)
-        r = measure(arch, 0, work, src)
+    for i, (arch, budget) in enumerate(cases):
+        print(f"[held-out {i + 1}/{len(cases)}] {arch.short()}" + (f" budget {budget:,} B" if budget else ""),
+              flush=True)
+        r = measure(arch, 0, work, src, budget)
         t1 = time.perf_counter()
-        pred = predictor.instructions(arch)
+        pred = LatencyPredictor(model=model, sram_budget=budget).instructions(arch)
         predict_ms = (time.perf_counter() - t1) * 1e3
         flash = predict_flash(arch)
         # the ELF's flash when the .pte is linked into internal flash; with a QSPI .pte, code + the .pte there
         measured_flash = r["flash_bytes"] + (r["pte_bytes"] if r["pte_region"] != "FLASH" else 0)
-        rows.append({"arch": arch.to_dict(), "short": arch.short(), "macs": macs(arch),
+        rows.append({"arch": arch.to_dict(), "short": arch.short() + (" tiled" if budget else ""),
+                     "sram_budget": budget, "macs": macs(arch),
                      "qemu_instructions": r["instructions"], "predicted": pred,
                      "error": (pred - r["instructions"]) / r["instructions"], "predict_ms": predict_ms,
                      "ms_216MHz": pred / 216e6 * 1e3, "flash_bytes": measured_flash, "pte_region": r["pte_region"],

@@ -1,7 +1,7 @@
 """Cortex-M7 cost of MCUFormer ViTs on the emulated board (QEMU mps2-an500 with the STM32F746's budgets).
 
     .venv/bin/python -m benchmarks.bench_mcu [--quick] [--out benchmarks/results/mcu.json] [--sram-budget BYTES]
-                                             [--budget-table-only]
+                                             [--budget-table-only] [--tradeoff-only [--tradeoff-qemu]]
 
 Cost = executed instructions, counted exactly by the QEMU TCG plugin (tools/qemu_plugin): per inference, per op
 (op kind), per kernel function. QEMU models no pipeline, caches or wait states, so ms at 216 MHz below is
@@ -16,12 +16,15 @@ Models (all with RANDOM weights: accuracy is not measured here, only cost and bi
              microbenchmark (linear 145x192->576 (as q + k|v linears) and the block's other linears, q k^T and attention x V per head, softmax over 145 columns, residual
              add, LayerNorm; GELU is a LUT fused into fc1's epilogue) against ARM CMSIS-NN's numbers from ANCHORS.md
 
-Each model is lowered with an SRAM budget (default: the F746's, passes/tile_tokens.F746_SRAM_BUDGET) that the
+Each model is lowered with an SRAM budget (default: the F746's, mcuformer.targets.model_sram_budget) that the
 backend spends on multi-token tiles (the rows x iterations of each token loop are in "tiles"), and runs with the
 Cortex-M7 DSP kernels (cm7) and with the scalar reference kernels (ref); the outputs must be identical (checked).
 MACs per op come from the lowered program's shapes times the number of calls the plugin saw. "dispatch_per_op_call"
 is the runner's own instructions (op loop, address resolution, profiling hook) per op call.
 "sram_budget_table": instructions per inference of the imagenet and fmnist models against the SRAM budget.
+"models.imagenet.sram_tradeoff": the ImageNet network's tiles, predicted instructions (the shared cost model, as the
+search predicts) and, with --tradeoff-qemu, QEMU's count, against the SRAM budget, for an int8 image the plan overwrites
+(the deployed default: the image is in SRAM) and an int8 frame read in place (e.g. from SDRAM).
 """
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ import torch
 from mcuformer import mcu
 
 from mcuformer.backend.passes import tile_tokens
+from mcuformer.targets import model_sram_budget
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -182,35 +186,70 @@ def run_model(name, arch, workdir: Path, n_images: int, sram_budget: int | None)
     return res
 
 
+# The F746's budget for the model's plan (input pool + arena): 320 KB less the firmware's own needs (1000 logits).
+F746_BUDGET = model_sram_budget("stm32f746", 1000)
 # The SRAM budgets of the trade-off table (bytes of planned memory: input pool + arena), per model.
-BUDGETS = {"imagenet": [32 << 10, 64 << 10, 128 << 10, 256 << 10, tile_tokens.F746_SRAM_BUDGET],
+BUDGETS = {"imagenet": [32 << 10, 64 << 10, 128 << 10, 256 << 10, F746_BUDGET],
            "fmnist": [8 << 10, 16 << 10, 32 << 10, 64 << 10]}
+# The int8-input deployments of the trade-off table: (name, the delegate may overwrite its input).
+TRADEOFF_INPUTS = (("image_in_sram", True), ("frame_in_place", False))
 
 
-def budget_table(name, arch, workdir: Path) -> list[dict]:
-    """Instructions per inference against the SRAM budget the tile choice may fill. A budget below the smallest plan
-    gets the smallest plan (one row per iteration) and fits = False. Tilings that repeat are run once."""
-    q = quantized(arch)
-    x = images(arch, 1, 1000)
-    rows, runs = [], {}
-    for budget in BUDGETS[name]:
-        pte = workdir / f"{name}-budget{budget}.pte"
-        program = build(arch, pte, budget, q)
-        tiles = tile_tokens.tile_report(program)
-        key = tuple((t["rows"], t["iterations"]) for t in tiles)
-        if key not in runs:
-            _, s = mcu.run_mcu(pte, x, runtime="real", kernels="cm7", timeout=1200)
-            runs[key] = s
-        s = runs[key]
-        planned = program.input_pool_bytes + program.arena_bytes
-        rows.append({"sram_budget": budget, "fits": planned <= budget, "planned_bytes": planned,
-                     "ram_bytes": s["ram_bytes"], "instructions": s["instructions"],
-                     "ms_at_216MHz_lower_bound": s["instructions"] / CLOCK_HZ * 1e3,
-                     "max_rows": max((t["rows"] for t in tiles), default=1),
-                     "tiles": [f"{t['rows']}x{t['iterations']}" for t in tiles]})
-        print(f"[{name}] budget {budget:,} B: planned {planned:,} B, {s['instructions']:,} instructions",
-              file=sys.stderr, flush=True)
+def sram_tradeoff(arch, workdir: Path | None) -> list[dict]:
+    """The tile choice and predicted instructions (plan_vit's program, the shared cost model) against the SRAM budget,
+    for each int8-input deployment; with a workdir also QEMU's count of the lowered network (random weights, each
+    distinct tiling once), whose plan must be plan_vit's. A budget below the smallest plan gets the smallest plan
+    (fits = False). "predicted_instructions" is None where the cost model was not calibrated on an op of the program
+    (the class-token Concat left when the input is read in place); "predicted_token_loops" (the stages the tiles
+    change) is always there."""
+    from mcuformer.backend.cost import default_model
+    from mcuformer.backend.memory import plan_program, report_of
+    from mcuformer.backend.memory.vit import build_vit_ir, plan_vit
+    from mcuformer.backend.passes import run_passes
+
+    rows, measured = [], {}
+    q = quantized(arch) if workdir is not None else None
+    for mode, overwrite in TRADEOFF_INPUTS:
+        smallest = plan_vit(arch, True, overwrite).total_sram_bytes  # one row per iteration
+        for budget in BUDGETS["imagenet"]:
+            program = run_passes(build_vit_ir(arch, True, overwrite), sram_budget=budget)
+            rep = report_of(program, plan_program(program))  # = plan_vit(arch, True, overwrite, sram_budget=budget)
+            tiles = tile_tokens.tile_report(program)
+            try:
+                pred = default_model().instructions(program)
+            except KeyError:
+                pred = None
+            row = {"input": mode, "sram_budget": budget, "fits": rep.total_sram_bytes <= budget,
+                   "planned_bytes": rep.total_sram_bytes, "smallest_plan_bytes": smallest,
+                   "predicted_instructions": pred,
+                   "predicted_ms_at_216MHz": pred / CLOCK_HZ * 1e3 if pred is not None else None,
+                   "predicted_token_loops": sum(t["predicted_instructions"] for t in tiles),
+                   "max_rows": max((t["rows"] for t in tiles), default=1),
+                   "tiles": sorted({f"{t['rows']}x{t['iterations']}" for t in tiles})}
+            key = (mode, tuple((t["rows"], t["iterations"]) for t in tiles))
+            if q is not None:
+                if key not in measured:
+                    measured[key] = _measure_tradeoff(arch, q, workdir / f"{mode}-{budget}.pte", overwrite, budget,
+                                                      rep)
+                row.update(measured[key])
+            rows.append(row)
+            print(f"[sram_tradeoff] {mode} budget {budget:,} B: planned {rep.total_sram_bytes:,} B, max rows "
+                  f"{row['max_rows']}, predicted {fmt(pred)} (token loops {fmt(row['predicted_token_loops'])})"
+                  + (f", QEMU {row['qemu_instructions']:,}" if q else ""), file=sys.stderr, flush=True)
     return rows
+
+
+def _measure_tradeoff(arch, q, pte: Path, overwrite: bool, budget: int, rep) -> dict:
+    from mcuformer.backend.pipeline import lower
+
+    quant, example = q
+    lowered = lower(quant, example, overwrite_input=overwrite, int8_input=True, sram_budget=budget)
+    program = lowered.programs()[0]
+    assert program.input_pool_bytes + program.arena_bytes == rep.total_sram_bytes, "plan_vit != the deployed plan"
+    pte.write_bytes(lowered.to_pte())
+    _, s = mcu.run_mcu(pte, lowered.quantize_input(images(arch, 1, 1000)), runtime="real", kernels="cm7",
+                       timeout=1800)
+    return {"qemu_instructions": s["instructions"], "ram_bytes": s["ram_bytes"]}
 
 
 def anchor_kernels(res: dict) -> dict:
@@ -292,6 +331,15 @@ def print_tables(results: dict) -> None:
         for t in rows:
             print(f"{t['sram_budget']:>10,}{str(t['fits']):>6}{t['planned_bytes']:>10,}{t['ram_bytes']:>10,}"
                   f"{t['instructions']:>16,}{t['ms_at_216MHz_lower_bound']:>11.1f}{t['max_rows']:>6}")
+    tradeoff = results.get("models", {}).get("imagenet", {}).get("sram_tradeoff")
+    if tradeoff:
+        print("\n== imagenet: tiles against the SRAM budget (int8 input; planned memory: pool + arena)")
+        print(f"{'input':<16}{'budget':>10}{'fits':>6}{'planned':>10}{'rows':>6}{'predicted':>12}"
+              f"{'token loops':>12}{'QEMU':>12}")
+        for t in tradeoff:
+            print(f"{t['input']:<16}{t['sram_budget']:>10,}{str(t['fits']):>6}{t['planned_bytes']:>10,}"
+                  f"{t['max_rows']:>6}{fmt(t['predicted_instructions']):>12}{fmt(t['predicted_token_loops']):>12}"
+                  f"{fmt(t.get('qemu_instructions')):>12}")
     if "anchor_kernels" not in results:
         return
     print("\n== per-kernel vs ARM CMSIS-NN (ANCHORS.md), anchor block E192 N145 H3 MLP4, per op incl. dispatch")
@@ -310,11 +358,22 @@ def main(argv=None) -> int:
     ap.add_argument("--budget-table-only", action="store_true",
                     help="only (re)compute the SRAM-budget tables, merged into the --out JSON")
     ap.add_argument("--no-budget-table", action="store_true", help="skip the SRAM-budget tables")
-    ap.add_argument("--sram-budget", type=int, default=tile_tokens.F746_SRAM_BUDGET,
+    ap.add_argument("--tradeoff-only", action="store_true",
+                    help="only (re)compute models.imagenet.sram_tradeoff (predicted), merged into the --out JSON")
+    ap.add_argument("--tradeoff-qemu", action="store_true", help="the trade-off table with QEMU counts too (slow)")
+    ap.add_argument("--sram-budget", type=int, default=F746_BUDGET,
                     help="bytes the delegate's plan may use for multi-token tiles (default: the F746's 320 KB less "
                          "the firmware's own needs); 0: one token row per iteration")
     a = ap.parse_args(argv)
     budget = a.sram_budget or None
+    if a.tradeoff_only:
+        results = json.loads(Path(a.out).read_text())
+        with tempfile.TemporaryDirectory(prefix="bench-mcu-") as d:
+            results["models"]["imagenet"]["sram_tradeoff"] = sram_tradeoff(
+                archs(a.quick)["imagenet"], Path(d) if a.tradeoff_qemu else None)
+        print_tables(results)
+        Path(a.out).write_text(json.dumps(results, indent=1, default=float))
+        return 0
     if a.budget_table_only:
         results = json.loads(Path(a.out).read_text())
     else:
@@ -328,6 +387,8 @@ def main(argv=None) -> int:
         results["anchor_kernels"] = anchor_kernels(results["models"]["anchor"])
         for r in results["models"].values():
             r.pop("program", None)
+    with tempfile.TemporaryDirectory(prefix="bench-mcu-") as d:
+        results["models"]["imagenet"]["sram_tradeoff"] = sram_tradeoff(archs(a.quick)["imagenet"], Path(d))
     if not a.no_budget_table:
         with tempfile.TemporaryDirectory(prefix="bench-mcu-") as d:
             results["sram_budget_table"] = {name: budget_table(name, archs(a.quick)[name], Path(d))

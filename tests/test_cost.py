@@ -60,9 +60,23 @@ def test_features_walk_loops_like_the_runtime():
     assert ln.values["loop_entries"] == 3  # the inner LOOP starts after the LayerNorm, once per outer iteration
     assert add.values["loop_iterations"] == 3 * 2 + 3  # inner iterations, then the outer ones end after it too
     assert lin.values["loop_shift"] == 0 and lin.values["loop_iterations"] == 0  # outside every LOOP
-    # M = 2 rows, N = 5 = one block of 4 + 1, K = 6 padded to 8
-    assert {k: lin.values[k] for k in ("rows", "outputs", "widen", "dot4", "dot1")} == {
-        "rows": 2, "outputs": 10, "widen": 16, "dot4": 16, "dot1": 16}
+    # M = 2 rows: one 2-row tile of the GEMM core (linear.cpp), none on the one-row path; K = 6 padded to 16
+    assert {k: lin.values[k] for k in ("rows", "outputs", "widen", "dot4", "dot1", "tiles", "tile_widen",
+                                       "tile_channels", "tile_blocks", "tile_row_blocks", "tile6_blocks")} == {
+        "rows": 0, "outputs": 10, "widen": 0, "dot4": 0, "dot1": 0, "tiles": 1, "tile_widen": 32,
+        "tile_channels": 5, "tile_blocks": 20, "tile_row_blocks": 40, "tile6_blocks": 0}
+
+
+def test_rows_split_like_the_gemm_kernels():
+    """linear.cpp / matmul.cpp: tiles of up to gemm::tile_rows(K) (6, fewer for K > 768) while 2 rows are left, the
+    last row alone on the one-row path; no tiles when the tile buffer holds fewer than 4 rows."""
+    from mcuformer.backend.cost.model import _row_tiles
+
+    assert _row_tiles(145, 192) == ([6] * 24, 1)
+    assert _row_tiles(17, 64) == ([6, 6, 5], 0)
+    assert _row_tiles(1, 64) == ([], 1)
+    assert _row_tiles(12, 1024) == ([4, 4, 4], 0)  # 2304 words hold 4 rows of 1024
+    assert _row_tiles(9, 1600) == ([], 9)  # 2 rows of 1600: the one-row path
 
 
 def test_fit_recovers_known_costs():

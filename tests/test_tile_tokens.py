@@ -9,10 +9,13 @@ import numpy as np
 import pytest
 
 from mcuformer.backend import reference
+from mcuformer.backend.cost import CostModel, default_model
 from mcuformer.backend.memory import plan_program, report_of
-from mcuformer.backend.memory.vit import build_vit_ir
+from mcuformer.backend.memory.report import memory_main
+from mcuformer.backend.memory.vit import build_vit_ir, plan_vit
 from mcuformer.backend.passes import PASSES, run_passes
 from mcuformer.backend.passes import tile_tokens as tt
+from mcuformer.targets import model_sram_budget
 from test_passes_vit import CASES, arch, randomize
 
 
@@ -100,9 +103,42 @@ def test_choice_fits_the_budget_and_more_sram_is_never_slower(case):
         tt.split_kv(_before_tiling(base)))}  # nothing fits: one row per iteration
 
 
-def test_tiled_vit_through_executorch_bit_exact():
+def _pricey_tiles(model: CostModel) -> CostModel:
+    """`model` with the multi-row GEMM core a thousand times dearer than it is calibrated."""
+    coef = {k: dict(v) for k, v in model.coef.items()}
+    for key in ("Linear", "MatmulT"):
+        for f in ("tiles", "tile_widen", "tile_channels", "tile_blocks", "tile_row_blocks", "tile6_blocks"):
+            coef[key][f] = 1000.0 * max(abs(coef[key].get(f, 0.0)), 1.0)
+    return CostModel(coef, model.fixed, model.source_hash)
+
+
+def test_choice_follows_the_shared_cost_model():
+    """choose_tiles prices candidates with backend/cost's model (the latency predictor's): the committed calibration
+    tiles, one where the GEMM core's tile terms are dear keeps one row per call, and the stage costs it compares sum
+    to the model's prediction of the whole tiled program."""
+    pre = tt.split_kv(_before_tiling(build_vit_ir(arch(**CASES[0]))))  # the ops the calibration knows
+    fast = tt.choose_tiles(pre, 10**7)
+    assert max(fast.values()) > 1
+    assert tt.choose_tiles(pre, 10**7, _pricey_tiles(default_model())) == {k: 1 for k in fast}
+    p = _after_tiling(tt.tile(copy.deepcopy(pre), fast))
+    model = default_model()
+    per_op = {k: v for k, _, v in model.op_instructions(p)}
+    report = tt.tile_report(p)
+    assert max(s["rows"] for s in report) > 1
+    in_stages = {i for s in report for i in range(*s["ops"])}
+    for s in report:
+        assert s["predicted_instructions"] == pytest.approx(sum(per_op.get(i, 0.0) for i in range(*s["ops"])))
+    total = sum(s["predicted_instructions"] for s in report) + sum(v for k, v in per_op.items() if k not in in_stages)
+    assert total + model.fixed == pytest.approx(model.instructions(p), rel=1e-12)
+
+
+def test_tiled_vit_through_executorch_bit_exact(tmp_path, capsys):
     """A ViT lowered with an SRAM budget runs tiled (rows > 1 in the blob) through ExecuTorch's runtime with our C++
-    backend bit-exact with the reference on the blob's program; without a budget the arena is the smallest one."""
+    backend bit-exact with the reference on the blob's program; without a budget the arena is the smallest one.
+    plan_vit with the same budget predicts the blob (arena, tiles, instructions), and `mcuformer memory` shows the
+    tiles."""
+    import json
+
     import torch
     from executorch.exir import to_edge_transform_and_lower
 
@@ -121,10 +157,12 @@ def test_tiled_vit_through_executorch_bit_exact():
     x = rng.standard_normal((6, 1, 28, 28)).astype(np.float32)
     q = quantize(ViT(a).eval(), (torch.from_numpy(x[:1]),), [torch.from_numpy(x[i:i + 1]) for i in range(6)])
     blobs = {}
-    for budget in (None, 60_000):
+    settings = {None: {}, 60_000: {"sram_budget": 60_000}, "stm32f746": {"target": "stm32f746"}}
+    for budget, kw in settings.items():
         ep = torch.export.export(q, (torch.from_numpy(x[:1]),), strict=True)
-        edge = to_edge_transform_and_lower(ep, partitioner=[MCUFormerPartitioner(sram_budget=budget)])
+        edge = to_edge_transform_and_lower(ep, partitioner=[MCUFormerPartitioner(**kw)])
         pte = edge.to_executorch().buffer
+        (tmp_path / f"{budget}.pte").write_bytes(pte)
         (blob,) = delegate_blobs(pte)
         program = deserialize(blob)
         blobs[budget] = program
@@ -135,3 +173,36 @@ def test_tiled_vit_through_executorch_bit_exact():
     rows = [s["rows"] for s in tt.tile_report(blobs[60_000])]
     assert max(rows) > 1 and max(s["rows"] for s in tt.tile_report(blobs[None])) == 1
     assert blobs[None].arena_bytes < blobs[60_000].arena_bytes <= 60_000
+    # the target's budget: the board's SRAM less the firmware's needs for the program's 10 logits
+    assert max(s["rows"] for s in tt.tile_report(blobs["stm32f746"])) > 1
+    assert blobs["stm32f746"].arena_bytes <= model_sram_budget("stm32f746", 10)
+    for budget, program in blobs.items():  # the float-input export: the frame is read in place
+        budget = model_sram_budget(budget, 10) if isinstance(budget, str) else budget
+        rep = plan_vit(a, int8_input=False, overwrite_input=False, sram_budget=budget)
+        assert rep.arena_bytes == program.arena_bytes
+        predicted = tt.tile_report(run_passes(build_vit_ir(a, False, False), sram_budget=budget))
+        deployed = tt.tile_report(program)
+        assert [(s["rows"], s["iterations"]) for s in predicted] == [(s["rows"], s["iterations"]) for s in deployed]
+        assert [s["predicted_instructions"] for s in predicted] == pytest.approx(
+            [s["predicted_instructions"] for s in deployed])
+    capsys.readouterr()
+    assert memory_main([str(tmp_path / "60000.pte"), "--json", str(tmp_path / "mem.json")]) == 0
+    out = capsys.readouterr().out
+    tiles = json.loads((tmp_path / "mem.json").read_text())["tiles"]
+    assert tiles == tt.tile_report(blobs[60_000]) and max(t["rows"] for t in tiles) > 1
+    for t in tiles:
+        assert f"{t['rows']:>4d} x {t['iterations']:<4d} {t['predicted_instructions']:>14,.0f}" in out
+
+
+def test_partitioner_target_travels_as_a_compile_spec():
+    """MCUFormerPartitioner(target=board): preprocess turns it into the board's budget (exercised end to end in
+    test_tiled_vit_through_executorch_bit_exact); a budget and a target at once, or an unknown board, are errors."""
+    from mcuformer.backend import MCUFormerPartitioner
+    from mcuformer.backend.preprocess import compile_options
+
+    specs = MCUFormerPartitioner(target="stm32f746").delegation_spec.compile_specs
+    assert compile_options(specs) == {"overwrite_input": False, "sram_budget": None, "target": "stm32f746"}
+    with pytest.raises(ValueError, match="give sram_budget or target, not both"):
+        MCUFormerPartitioner(sram_budget=60_000, target="stm32f746")
+    with pytest.raises(ValueError, match="unknown board 'stm32f999'"):
+        MCUFormerPartitioner(target="stm32f999")

@@ -54,12 +54,43 @@ def _ceil4(k: int) -> int:
     return (k + 3) // 4 * 4
 
 
+# gemm.h: the multi-row GEMM core's tile buffer (words) and register tile (rows).
+_TILE_WORDS = 6 * 768 // 2
+_MAX_TILE_ROWS = 6
+
+
+def _row_tiles(m: int, k: int) -> tuple[list[int], int]:
+    """How LINEAR / MATMUL(transpose_b) split m rows of k inputs (linear.cpp, matmul.cpp): tiles of up to
+    gemm::tile_rows(K) rows while 2 or more are left (when that is >= 4), each row left on the one-row path.
+    Returns (rows of each tile, rows left)."""
+    kp16 = (k + 15) // 16 * 16
+    tile = min(_TILE_WORDS * 2 // kp16, _MAX_TILE_ROWS)
+    tiles = []
+    if tile >= 4:
+        while m >= 2:
+            tiles.append(min(m, tile))
+            m -= tiles[-1]
+    return tiles, m
+
+
+def _gemm(m: int, n: int, k: int) -> dict[str, float]:
+    """m rows against n weight rows of k inputs. One-row path (gemv.h): rows, widen, dot4, dot1. Tile path (gemm.h):
+    per tile "tiles", its rows widened ("tile_widen", padded to 16), per weight row "tile_channels", per 4 inputs
+    and weight row "tile_blocks" (1 LDR + 2 SXTB16), "tile_row_blocks" (per row: LDM + 2 SMLAD), "tile6_blocks" (the
+    6-row assembly loop instead)."""
+    tiles, single = _row_tiles(m, k)
+    kp, nb = _ceil4(k), (k + 15) // 16 * 4
+    return {"rows": single, "outputs": m * n, "widen": single * kp, "dot4": single * (n // 4) * kp,
+            "dot1": single * (n % 4) * kp, "tiles": len(tiles), "tile_widen": sum(tiles) * nb * 4,
+            "tile_channels": len(tiles) * n, "tile_blocks": sum(r < 6 for r in tiles) * n * nb,
+            "tile_row_blocks": sum(r for r in tiles if r < 6) * n * nb,
+            "tile6_blocks": sum(r == 6 for r in tiles) * n * nb}
+
+
 def _linear(p: Program, op: Op) -> dict[str, float]:
     k, n = p.tensors[op.inputs[1]].shape[1], p.tensors[op.inputs[1]].shape[0]
     m = p.tensors[op.inputs[0]].numel // k
-    kp = _ceil4(k)
-    return {"rows": m, "outputs": m * n, "widen": m * kp, "dot4": m * (n // 4) * kp, "dot1": m * (n % 4) * kp,
-            "lut": m * n * bool(op.params.get("has_lut"))}
+    return {**_gemm(m, n, k), "lut": m * n * bool(op.params.get("has_lut"))}
 
 
 def _matmul(p: Program, op: Op) -> dict[str, float]:
@@ -67,13 +98,11 @@ def _matmul(p: Program, op: Op) -> dict[str, float]:
     batch = int(np.prod(a[:-2], dtype=np.int64)) if len(a) > 2 else 1
     m, k = (a[-2], a[-1]) if len(a) >= 2 else (1, a[-1])
     n = b[-2] if op.params.get("transpose_b") else b[-1]
-    rows, kp = batch * m, _ceil4(k)
-    f = {"rows": rows, "outputs": rows * n, "widen": rows * kp}
-    if op.params.get("transpose_b"):  # rows of b like linear weights, 4 per pass
-        f.update(dot4=rows * (n // 4) * kp, dot1=rows * (n % 4) * kp)
-    else:  # b [K, N]: 2 k x 4 columns per step
-        f.update(cols4=rows * (n // 4) * ((k + 1) // 2), cols1=rows * (n % 4) * k)
-    return f
+    if op.params.get("transpose_b"):  # rows of b like linear weights: the LINEAR paths, per batch
+        return {f: batch * v for f, v in _gemm(m, n, k).items()}
+    rows, kp = batch * m, _ceil4(k)  # b [K, N]: one row at a time, 2 k x 4 columns per step
+    return {"rows": rows, "outputs": rows * n, "widen": rows * kp, "cols4": rows * (n // 4) * ((k + 1) // 2),
+            "cols1": rows * (n % 4) * k}
 
 
 def _conv(p: Program, op: Op) -> dict[str, float]:
@@ -189,11 +218,14 @@ class CostModel:
     source_hash: str = ""
     meta: dict = field(default_factory=dict)
 
-    def op_instructions(self, program: Program) -> list[tuple[int, str, float]]:
-        """(op index, cost key, predicted instructions per inference) of every dispatched op."""
+    def op_instructions(self, program: Program, only: Iterable[int] | None = None) -> list[tuple[int, str, float]]:
+        """(op index, cost key, predicted instructions per inference) of every dispatched op (of those in `only`)."""
         out = []
         shared = self.coef.get("*", {})
+        only = None if only is None else set(only)
         for r in features(program):
+            if only is not None and r.index not in only:
+                continue
             if r.key not in self.coef:
                 raise KeyError(f"the cost model was not calibrated on op kind {r.key} (rerun {REGENERATE})")
             c = self.coef[r.key]

@@ -3,9 +3,9 @@
     mcuformer memory model.pte [--json FILE] [--png FILE] [--budget BYTES]
 
 prints the arena, the input (and whether it counts against SRAM), the live-set bound, the placement efficiency,
-the peak step and its buffers; --png draws live bytes per step with the budget line and the arena layout (buffers
+the peak step and its buffers, the tile of every token loop (rows per kernel call) with its predicted instructions; --png draws live bytes per step with the budget line and the arena layout (buffers
 as rectangles over steps); --json writes the report (arena_bytes, bound_bytes, input_bytes, input_in_sram,
-total_sram_bytes, flash_bytes, ...).
+total_sram_bytes, flash_bytes, tiles, predicted_instructions, ...).
 
 SRAM: an int8 image the plan overwrites (the input pool) is part of the plan's memory, so it sits in SRAM; an input
 the delegate only reads (a float frame quantized patch row by patch row, an int8 image it may not overwrite) is
@@ -39,6 +39,10 @@ class MemoryReport:
     live_bytes: list = field(default_factory=list)  # per step
     layout: list = field(default_factory=list)  # [(name, offset, size, first, last)]
     paper_formula_bytes: int | None = None
+    # of a blob (`mcuformer memory`): every token loop's tile [{stage, rows, iterations, predicted_instructions}] and
+    # the whole inference's predicted Cortex-M7 instructions, by the shared cost model (backend/cost)
+    tiles: list = field(default_factory=list)
+    predicted_instructions: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -54,6 +58,12 @@ class MemoryReport:
                  f"flash            {self.flash_bytes:>10,d} B",
                  f"peak at step {self.peak_step} ({self.peak_op}):"]
         lines += [f"    {name:<48s} {size:>9,d} B" for name, size in self.peak_buffers]
+        if self.tiles:
+            lines.append("token loops (rows per tile x iterations, predicted instructions per inference):")
+            lines += [f"    {t['stage']:<40s} {t['rows']:>4d} x {t['iterations']:<4d} {t['predicted_instructions']:>14,.0f}"
+                      for t in self.tiles]
+        if self.predicted_instructions is not None:
+            lines.append(f"predicted        {self.predicted_instructions:>14,.0f} instructions per inference (Cortex-M7)")
         return "\n".join(lines)
 
 
@@ -192,6 +202,14 @@ def blob_report(program: Program) -> MemoryReport:
     if not program.buffer_records:
         raise ValueError("this blob was lowered by an older mcuformer that did not record its buffers (views, "
                          "anchors): lower the model again for a memory report")
+    from ..cost import default_model  # noqa: PLC0415
+    from ..passes.tile_tokens import tile_report  # noqa: PLC0415
+
     rep = report_of(program)
     rep.planner = "from blob"
+    rep.tiles = tile_report(program)
+    try:
+        rep.predicted_instructions = default_model().instructions(program)
+    except KeyError:  # an op kind the calibration never saw: no whole-inference prediction
+        rep.predicted_instructions = None
     return rep

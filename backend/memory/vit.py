@@ -118,11 +118,13 @@ def build_vit_ir(arch, int8_input: bool = True, overwrite_input: bool = True) ->
     return p
 
 
-def plan_vit(arch, int8_input: bool = True, overwrite_input: bool = True, passes=None) -> MemoryReport:
+def plan_vit(arch, int8_input: bool = True, overwrite_input: bool = True, passes=None,
+             sram_budget: int | None = None) -> MemoryReport:
     """Plans ViT(arch) as the backend would deploy it. Default: an int8 image input the delegate may overwrite
     (MCUFormerPartitioner(overwrite_input=True)), in SRAM. int8_input=False models the float-input export: the
     float frame is read in place and quantized patch row by patch row (one patch row of int8 pixels in the arena),
-    so it does not count against SRAM."""
-    program = run_passes(build_vit_ir(arch, int8_input, overwrite_input), passes)
+    so it does not count against SRAM. sram_budget: MCUFormerPartitioner's (token loops in the multi-row tiles that
+    fit it, chosen as the backend chooses them)."""
+    program = run_passes(build_vit_ir(arch, int8_input, overwrite_input), passes, sram_budget)
     placement = plan_program(program)
     return report_of(program, placement, arch=arch)

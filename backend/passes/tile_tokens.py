@@ -12,8 +12,9 @@ Every rewrite is exact (each op is the same op on more rows, on a slice of its o
   transpose_v (with a budget that holds a second V): V^T [H, d, N] by one Permute after the K/V loop, so attention
       x V reads rows of V^T (MATMUL transpose_b) like q.k^T reads rows of K: both on the multi-row GEMM core.
 
-The tile of each stage is chosen by `choose_tiles(program, budget, cost)`, a pure function: per stage the R with the
-fewest predicted instructions whose live bytes fit the budget (stages run one after the other, so each stage's peak
+The tile of each stage is chosen by `choose_tiles(program, budget)`, a pure function: per stage the R with the
+fewest predicted instructions (the shared cost model of backend/cost, the one the search's latency predictor uses)
+whose live bytes fit the budget (stages run one after the other, so each stage's peak
 depends only on its own tile). `run(program, sram_budget)` applies it; sram_budget None keeps one row per iteration
 (the smallest arena: what plan_vit and the search predict).
 """
@@ -22,55 +23,28 @@ from __future__ import annotations
 import copy
 from dataclasses import replace
 
+from ..cost import CostModel, default_model
+from ..cost.model import cost_key
 from ..ir import Op, Program
 from ._graph import in_loop, is_io, slice_rows, view
 
 # Rows per tile tried for every stage (multiples of the cm7 GEMM's 6-row register tile, plus small ones).
 CANDIDATES = (1, 2, 4, 6, 12, 24, 36, 48, 72, 145, 197)
 
-# F746: 320 KB SRAM less what the firmware itself needs besides the plan (8 KB stack, the kernels' 9 KB tile
-# buffer, runtime state and statics: 21.6 KB measured with benchmarks/mcu.py; 32 KB leaves room).
-F746_SRAM_BUDGET = 320 * 1024 - 32 * 1024
-
 
 class _NotTileable(Exception):
     pass
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Predicted cost. THE ONE PLACE where the shared cost model (backend/cost, helper "search") plugs in at merge:
-# predicted_instructions(program, op) -> instructions of one call of op on Cortex-M7. Constants come from QEMU counts
-# of this branch's kernels (benchmarks/mcu.py, anchor block): per MAC for 1 row (the gemv path) and 6-row tiles;
-# 2..5 rows (the C tile loops) are interpolated, not measured; per element; per call.
-DISPATCH = 450.0  # per op call: run_op + address resolution + kernel prologue
-LINEAR_PER_MAC = {1: 1.52, 2: 1.35, 3: 1.2, 4: 1.12, 5: 1.0, 6: 0.87}
-PER_ELEMENT = {"LayerNorm": 23.0, "Softmax": 21.5, "Add": 11.0, "Rescale": 8.0, "Lut": 6.0, "Permute": 12.0,
-               "Reshape": 2.0}
-
-
-def _rows_cost(rows: int) -> float:
-    """Instructions per MAC of a GEMM over `rows` rows: 6-row tiles, then the rows left."""
-    full, rest = divmod(rows, 6)
-    per = full * 6 * LINEAR_PER_MAC[6] + (rest * LINEAR_PER_MAC[rest] if rest else 0.0)
-    return per / rows
-
-
-def predicted_instructions(program: Program, op: Op) -> float:
-    t = program.tensors
-    if op.kind == "Linear":
-        k = t[op.inputs[1]].shape[1]
-        n = t[op.inputs[1]].shape[0]
-        rows = t[op.inputs[0]].numel // k
-        return DISPATCH + rows * n * k * _rows_cost(rows)
-    if op.kind == "Matmul":
-        a = t[op.inputs[0]].shape
-        out = t[op.outputs[0]]
-        rows = a[-2]
-        per = _rows_cost(rows) if op.params.get("transpose_b") else 2.0
-        return DISPATCH + out.numel * a[-1] * per
-    if op.kind == "Loop":
-        return 30.0
-    return DISPATCH + PER_ELEMENT.get(op.kind, 10.0) * t[op.outputs[0]].numel
+def stage_costs(program: Program, spans: dict[int, tuple[int, int]], model: CostModel | None = None) -> dict:
+    """{stage: predicted Cortex-M7 instructions per inference of its ops [lo, hi)} by the shared cost model
+    (backend/cost, the latency predictor's; LOOP bookkeeping is charged to the op that ran last, as QEMU's per-op
+    counts charge it). An op of a kind it was not calibrated on (e.g. a Rescale that real ViTs fold away) counts 0:
+    its elements are the same whatever the tile."""
+    model = model or default_model()
+    ops = {i for lo, hi in spans.values() for i in range(lo, hi) if cost_key(program.ops[i], program) in model.coef}
+    cost = {k: v for k, _, v in model.op_instructions(program, ops)}
+    return {s: sum(cost.get(i, 0.0) for i in range(lo, hi)) for s, (lo, hi) in spans.items()}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -376,23 +350,9 @@ def tile(program: Program, rows: dict[int, int]) -> Program:
     return program
 
 
-def range_cost(program: Program, lo: int, hi: int, cost=predicted_instructions) -> float:
-    """Predicted instructions of ops [lo, hi) (LOOP bodies times their iterations)."""
-    total, i = 0.0, lo
-    while i < hi:
-        op = program.ops[i]
-        if op.kind == "Loop":
-            e = _body_end(program, i)
-            total += cost(program, op) + int(op.params["count"]) * range_cost(program, i + 1, e, cost)
-            i = e
-        else:
-            total += cost(program, op)
-            i += 1
-    return total
-
-
-def choose_tiles(program: Program, budget: int, cost=predicted_instructions, candidates=CANDIDATES) -> dict:
-    """{stage loop index: rows}: per stage the candidate with the fewest predicted instructions whose need (the
+def choose_tiles(program: Program, budget: int, model: CostModel | None = None, candidates=CANDIDATES) -> dict:
+    """{stage loop index: rows}: per stage the candidate with the fewest predicted instructions (`stage_costs`: the
+    shared cost model, or `model`) whose need (the
     live-set bound over the stage's steps, the input pool included) fits `budget` (bytes of planned memory: input
     pool + arena; the caller's own input and output buffers are not planned).
     Stages run one after another, so a stage's need depends on its own tile only: one tiled copy per candidate
@@ -419,12 +379,13 @@ def choose_tiles(program: Program, budget: int, cost=predicted_instructions, can
                 k += 1
         p.ops = ops
         bufs, pool = buffers(p), pool_bytes(p)
+        costs = stage_costs(p, spans, model)
         for k, (lo, hi) in spans.items():
             sub = [replace(b, first=max(b.first, lo), last=min(b.last, hi - 1), anchor=None) for b in bufs
                    if b.first < hi and b.last >= lo]
             need = live_set_bound(sub, pool)
             if need <= budget or rows == 1:
-                options[k].append((need, range_cost(p, lo, hi, cost), rows))
+                options[k].append((need, costs[k], rows))
     choice = {k: min(opts, key=lambda o: (o[1], o[0])) for k, opts in options.items()}
     while True:
         p = tile(_fork(program, planned=True), {k: c[2] for k, c in choice.items()})
@@ -437,9 +398,10 @@ def choose_tiles(program: Program, budget: int, cost=predicted_instructions, can
         choice[k] = min(smaller, key=lambda o: (o[1], o[0]))
 
 
-def tile_report(program: Program, cost=predicted_instructions) -> list[dict]:
-    """The tile of every top-level token loop, for memory reports: works on a program read back from a blob too
-    (rows = the row count of the loop's first strided tensor, [..., rows, c] advanced by rows * c per iteration)."""
+def tile_report(program: Program, model: CostModel | None = None) -> list[dict]:
+    """The tile of every top-level token loop (its ops [lo, hi), rows per kernel call, iterations) and its predicted
+    instructions per inference (`stage_costs`), for memory reports: works on a program read back from a blob too (rows = the row count of the loop's first strided tensor,
+    [..., rows, c] advanced by rows * c per iteration)."""
     out = []
     for k in _top_loops(program):
         op = program.ops[k]
@@ -450,7 +412,10 @@ def tile_report(program: Program, cost=predicted_instructions) -> list[dict]:
         if not 2 <= len(t.shape) <= 3 or t.shape[0] != 1 and len(t.shape) == 3 or op.params["strides"][0] != t.nbytes:
             continue  # not token rows (e.g. the image rows of the patch embedding)
         out.append({"stage": op.name or t.name, "rows": int(t.shape[-2]), "iterations": int(op.params["count"]),
-                    "predicted_instructions": range_cost(program, k, _body_end(program, k), cost)})
+                    "ops": [k, _body_end(program, k)]})
+    costs = stage_costs(program, {j: tuple(s["ops"]) for j, s in enumerate(out)}, model)
+    for j, s in enumerate(out):
+        s["predicted_instructions"] = costs[j]
     return out
 
 
@@ -467,5 +432,5 @@ def run(program: Program, sram_budget: int | None = None) -> Program:
     return tile(program, choose_tiles(program, sram_budget))
 
 
-__all__ = ["CANDIDATES", "F746_SRAM_BUDGET", "choose_tiles", "predicted_instructions", "range_cost", "run",
-           "split_kv", "stages", "tile", "tile_report"]
+__all__ = ["CANDIDATES", "choose_tiles", "stage_costs", "run", "split_kv", "stages", "tile", "tile_report",
+           "transpose_v"]

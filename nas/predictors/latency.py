@@ -21,18 +21,22 @@ from ..space import Arch
 __all__ = ["LatencyPredictor", "scheduled_program"]
 
 
-def scheduled_program(arch: Arch) -> Program:
-    """The fused and scheduled (unplanned) program of ViT(arch), deployed default: an int8 image it may overwrite."""
-    return run_passes(build_vit_ir(arch))
+def scheduled_program(arch: Arch, sram_budget: int | None = None) -> Program:
+    """The fused and scheduled (unplanned) program of ViT(arch), deployed default: an int8 image it may overwrite;
+    sram_budget: MCUFormerPartitioner(sram_budget=...)'s, token loops in the tiles the backend picks for it."""
+    return run_passes(build_vit_ir(arch), sram_budget=sram_budget)
 
 
 class LatencyPredictor:
-    def __init__(self, model: CostModel | None = None) -> None:
+    """sram_budget: predicts the blob MCUFormerPartitioner(sram_budget=...) deploys (None: one row per iteration)."""
+
+    def __init__(self, model: CostModel | None = None, sram_budget: int | None = None) -> None:
         self.model = model or default_model()
+        self.sram_budget = sram_budget
         self.instructions = functools.lru_cache(maxsize=None)(self._instructions)
 
     def _instructions(self, arch: Arch) -> float:
-        return self.model.instructions(scheduled_program(arch))
+        return self.model.instructions(scheduled_program(arch, self.sram_budget))
 
     def ms(self, arch: Arch, clock_hz: float) -> float:
         return self.instructions(arch) / clock_hz * 1e3
