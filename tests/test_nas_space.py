@@ -140,14 +140,13 @@ def test_flash_lower_bound_is_below_the_planner():
 
 
 def test_budgets_bind_on_the_fashion_mnist_space():
-    """16/32/64 KB each reject a real share of FMNIST_SPACE by the backend's planner (issue 5)."""
-    fn = planner_predictor()
+    """16/32/64 KB each reject part of FMNIST_SPACE by the backend's planner (issue 5), and fewer the larger the
+    budget (the share over 64 KB is small: the exact planner leaves SRAM rarely binding at 28 px, issue 11)."""
+    fn = planner_predictor(latency=False)
     rng = random.Random(7)
     sram = [fn(FMNIST_SPACE.sample(rng)).total_sram_bytes for _ in range(60)]
-    for kb in (16, 32, 64):
-        over = sum(x > kb * 1024 for x in sram) / len(sram)
-        assert over >= 0.05, (kb, over)
-    assert sum(x > 16 * 1024 for x in sram) > sum(x > 64 * 1024 for x in sram)
+    over = [sum(x > kb * 1024 for x in sram) for kb in (16, 32, 64)]
+    assert over[0] > over[1] > over[2] > 0 and over[0] < len(sram), over
 
 
 def test_planner_predictor_is_the_backend():
