@@ -97,12 +97,16 @@ def backend_sha() -> str:
 
 def stage_qemu(pte: Path, images, labels, out_dir: Path, chunk: int = 1000, progress: bool = True,
                max_seconds: float | None = None, firmware: Path | None = None,
-               frame_region: str = "SDRAM", target: str = DEFAULT_BOARD) -> dict[str, Any]:
+               frame_region: str = "SDRAM", target: str = DEFAULT_BOARD, workers: int | None = None) -> dict[str, Any]:
     """Runs the firmware in QEMU over `images` in chunks (each one boot; its outputs out_dir/KEY_S_E.npz and its
     QEMU summary, the stamp, beside it as .json), so that an interrupted run resumes. KEY names the .pte and the ELF
     (`firmware`): a rebuilt runtime is measured afresh. `target`: the MCU whose budgets the firmware's linker
-    script holds (as stage_build's). With max_seconds, stops after the chunk that would pass it.
+    script holds (as stage_build's). `workers` boots run at once (default: one per CPU core; each QEMU is one
+    thread). With max_seconds, starts no chunk after that many seconds (at least one runs); the result covers the
+    finished chunks from the first image on.
     Returns accuracy, mean instructions per inference, per-op counts, the firmware summary."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait  # noqa: PLC0415
+
     import numpy as np  # noqa: PLC0415
     from tqdm import tqdm  # noqa: PLC0415
 
@@ -113,11 +117,11 @@ def stage_qemu(pte: Path, images, labels, out_dir: Path, chunk: int = 1000, prog
     key = pte_sha + (f"-{fw_sha[:8]}" if fw_sha else "")
     out_dir.mkdir(parents=True, exist_ok=True)
     n = len(images)
-    outputs, summaries = [], []
     t0 = time.time()
-    ran_seconds = 0.0
     bar = tqdm(total=n, desc="QEMU Cortex-M7 (firmware, test set)", unit="img", disable=not progress,
                dynamic_ncols=True)
+    done: dict[int, tuple[Any, dict[str, Any]]] = {}  # chunk start -> (outputs, summary)
+    todo = []
     for s in range(0, n, chunk):
         e = min(n, s + chunk)
         cache = out_dir / f"{key}_{s:05d}_{e:05d}.npz"
@@ -125,26 +129,48 @@ def stage_qemu(pte: Path, images, labels, out_dir: Path, chunk: int = 1000, prog
         inputs = {"pte_sha": pte_sha, "firmware_sha": fw_sha, "images": [s, e]}
         summ = stamp.load(**inputs)
         if summ is not None:
-            outputs.append(np.load(cache)["out"])
+            done[s] = (np.load(cache)["out"], summ)
+            bar.update(e - s)
         else:
-            if max_seconds is not None and outputs and time.time() - t0 > max_seconds:
+            todo.append((s, e, cache, stamp, inputs))
+
+    def run_chunk(s: int, e: int, cache: Path, stamp: Stamp, inputs: dict[str, Any]):
+        tc = time.time()
+        try:
+            out, summ = mcu.run_mcu(pte, images[s:e], timeout=max(600.0, 0.5 * (e - s)),
+                                    frame_region=frame_region, target=target)
+        except mcu.McuError as err:
+            raise firmware_error(err, "firmware run in QEMU") from None
+        summ["seconds"] = round(time.time() - tc, 2)
+        with atomic_path(cache) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, out=out)
+        return out, stamp.save(summ, **inputs)
+
+    ran_seconds = 0.0
+    workers = max(1, workers or os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        running: dict[Any, tuple] = {}
+        while todo or running:
+            while todo and len(running) < workers and not (
+                    max_seconds is not None and (done or running) and time.time() - t0 > max_seconds):
+                job = todo.pop(0)
+                running[pool.submit(run_chunk, *job)] = job
+            if not running:
                 break
-            tc = time.time()
-            try:
-                out, summ = mcu.run_mcu(pte, images[s:e], timeout=max(600.0, 0.5 * (e - s)),
-                                        frame_region=frame_region, target=target)
-            except mcu.McuError as err:
-                raise firmware_error(err, "firmware run in QEMU") from None
-            ran_seconds += time.time() - tc
-            summ["seconds"] = round(time.time() - tc, 2)
-            with atomic_path(cache) as tmp:
-                with open(tmp, "wb") as f:
-                    np.savez(f, out=out)
-            summ = stamp.save(summ, **inputs)
-            outputs.append(out)
-        summaries.append(summ)
-        bar.update(e - s)
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                s, e = running.pop(fut)[:2]
+                done[s] = fut.result()
+                ran_seconds += done[s][1]["seconds"]
+                bar.update(e - s)
     bar.close()
+    outputs, summaries = [], []
+    for s in range(0, n, chunk):  # the finished chunks from image 0 on, in order
+        if s not in done:
+            break
+        outputs.append(done[s][0])
+        summaries.append(done[s][1])
     out = np.concatenate(outputs) if outputs else np.zeros((0, 0))
     m = len(out)
     correct = int((out.argmax(1) == np.asarray(labels[:m])).sum()) if m else 0
