@@ -1,7 +1,7 @@
 """Cortex-M7 cost of MCUFormer ViTs on the emulated board (QEMU mps2-an500 with the STM32F746's budgets).
 
     .venv/bin/python -m benchmarks.bench_mcu [--quick] [--out benchmarks/results/mcu.json] [--sram-budget BYTES]
-                                             [--budget-table-only] [--tradeoff-only [--tradeoff-qemu]]
+                                             [--budget-table-only] [--tradeoff-only [--tradeoff-qemu]] [--anchor-only]
 
 Cost = executed instructions, counted exactly by the QEMU TCG plugin (tools/qemu_plugin): per inference, per op
 (op kind), per kernel function. QEMU models no pipeline, caches or wait states, so ms at 216 MHz below is
@@ -361,6 +361,8 @@ def main(argv=None) -> int:
     ap.add_argument("--tradeoff-only", action="store_true",
                     help="only (re)compute models.imagenet.sram_tradeoff (predicted), merged into the --out JSON")
     ap.add_argument("--tradeoff-qemu", action="store_true", help="the trade-off table with QEMU counts too (slow)")
+    ap.add_argument("--anchor-only", action="store_true",
+                    help="only (re)run the anchor block: models.anchor and anchor_kernels, merged into the --out JSON")
     ap.add_argument("--sram-budget", type=int, default=F746_BUDGET,
                     help="bytes the delegate's plan may use for multi-token tiles (default: the F746's 320 KB less "
                          "the firmware's own needs); 0: one token row per iteration")
@@ -373,6 +375,17 @@ def main(argv=None) -> int:
                 archs(a.quick)["imagenet"], Path(d) if a.tradeoff_qemu else None)
         print_tables(results)
         Path(a.out).write_text(json.dumps(results, indent=1, default=float))
+        return 0
+    if a.anchor_only:
+        out = Path(a.out)
+        results = json.loads(out.read_text()) if out.exists() else {"models": {}}
+        with tempfile.TemporaryDirectory(prefix="bench-mcu-") as d:
+            anchor = run_model("anchor", archs(a.quick)["anchor"], Path(d), a.images, budget)
+        results["models"]["anchor"] = anchor
+        results["anchor_kernels"] = anchor_kernels(anchor)  # takes the program out of `anchor`
+        print_tables({"models": {"anchor": anchor}, "anchor_kernels": results["anchor_kernels"]})
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=1, default=float))
         return 0
     if a.budget_table_only:
         results = json.loads(Path(a.out).read_text())

@@ -106,8 +106,11 @@ def test_choice_fits_the_budget_and_more_sram_is_never_slower(case):
 def _pricey_tiles(model: CostModel) -> CostModel:
     """`model` with the multi-row GEMM core a thousand times dearer than it is calibrated."""
     coef = {k: dict(v) for k, v in model.coef.items()}
+    streamed = ("col_tiles", "col_widen", "stream6_rows", "stream6_iters", "stream6_blocks", "stream_rows",
+                "stream_row_blocks")  # MATMUL(transpose_b)'s tiles of b rows
     for key in ("Linear", "MatmulT"):
-        for f in ("tiles", "tile_widen", "tile_channels", "tile_blocks", "tile_row_blocks", "tile6_blocks"):
+        for f in ("tiles", "tile_widen", "tile_channels", "tile_blocks", "tile_row_blocks", "tile6_blocks") + (
+                streamed if key == "MatmulT" else ()):
             coef[key][f] = 1000.0 * max(abs(coef[key].get(f, 0.0)), 1.0)
     return CostModel(coef, model.fixed, model.source_hash)
 

@@ -87,6 +87,19 @@ def _gemm(m: int, n: int, k: int) -> dict[str, float]:
             "tile6_blocks": sum(r == 6 for r in tiles) * n * nb}
 
 
+def _streamed(m: int, n: int, k: int) -> dict[str, float]:
+    """MATMUL(transpose_b) with m >= 6 rows of a and 6 rows of b in the tile buffer (matmul.cpp cols_transposed):
+    per tile of up to 6 rows of b "col_tiles", its rows widened ("col_widen", padded to 16); per row of a and 6-row
+    tile the assembly loop's "stream6_rows" (requantization, bookkeeping), "stream6_iters" (16 inputs) and
+    "stream6_blocks" (4 inputs left); per row of a of the last, smaller tile "stream_rows" and per row of that tile
+    and 4 inputs "stream_row_blocks" (gemm.h's C loop; every tile's when k < 13, which the assembly loop leaves)."""
+    nb = -(-k // 4)
+    full, rest = divmod(n, _MAX_TILE_ROWS) if nb >= 4 else (0, n)
+    return {"outputs": m * n, "col_tiles": -(-n // _MAX_TILE_ROWS), "col_widen": n * ((k + 15) // 16 * 16),
+            "stream6_rows": m * full, "stream6_iters": m * full * (nb // 4), "stream6_blocks": m * full * (nb % 4),
+            "stream_rows": m * -(-rest // _MAX_TILE_ROWS), "stream_row_blocks": m * rest * nb}
+
+
 def _linear(p: Program, op: Op) -> dict[str, float]:
     k, n = p.tensors[op.inputs[1]].shape[1], p.tensors[op.inputs[1]].shape[0]
     m = p.tensors[op.inputs[0]].numel // k
@@ -98,8 +111,9 @@ def _matmul(p: Program, op: Op) -> dict[str, float]:
     batch = int(np.prod(a[:-2], dtype=np.int64)) if len(a) > 2 else 1
     m, k = (a[-2], a[-1]) if len(a) >= 2 else (1, a[-1])
     n = b[-2] if op.params.get("transpose_b") else b[-1]
-    if op.params.get("transpose_b"):  # rows of b like linear weights: the LINEAR paths, per batch
-        return {f: batch * v for f, v in _gemm(m, n, k).items()}
+    if op.params.get("transpose_b"):  # rows of b like linear weights, per batch
+        streamed = m >= _MAX_TILE_ROWS and _TILE_WORDS * 2 // ((k + 15) // 16 * 16) >= _MAX_TILE_ROWS
+        return {f: batch * v for f, v in (_streamed(m, n, k) if streamed else _gemm(m, n, k)).items()}
     rows, kp = batch * m, _ceil4(k)  # b [K, N]: one row at a time, 2 k x 4 columns per step
     return {"rows": rows, "outputs": rows * n, "widen": rows * kp, "cols4": rows * (n // 4) * ((k + 1) // 2),
             "cols1": rows * (n % 4) * k}

@@ -1,4 +1,5 @@
-// Multi-row core of the Cortex-M7 LINEAR and MATMUL (q k^T) kernels when M >= 2 (internal to src/kernels/cm7/).
+// Multi-row core of the Cortex-M7 LINEAR and MATMUL(transpose_b) kernels when M >= 2 (internal to src/kernels/cm7/;
+// MATMUL with M >= 6 widens tiles of b's rows instead and reads the rows of a as the "weights", matmul.cpp).
 //
 // A tile of R <= kMaxRows activation rows is widened once to int16 (zero point removed), interleaved per
 // block of 4 inputs: block b of row r is the pair words [x0, x2], [x1, x3] at xw[2 * (b * R + r)] (the lane order

@@ -110,15 +110,27 @@ inline int32_t tail(const int8_t* x, const int8_t* w, int32_t k4, int32_t K, int
 inline int8_t requant_sat8(int32_t acc, int32_t m, int32_t s, int32_t zp) {
   if (s >= 33) {
     const int32_t hi = static_cast<int32_t>(static_cast<uint64_t>(static_cast<int64_t>(acc) * m) >> 32);
-    const int32_t r = ((hi + (int32_t{1} << (s - 33))) >> (s - 32)) + zp;
-#ifdef MCUFORMER_CM7_DSP
-    return static_cast<int8_t>(__ssat(r, 8));
-#else
-    return static_cast<int8_t>(r < -128 ? -128 : (r > 127 ? 127 : r));
-#endif
+    return dsp::ssat8(((hi + (int32_t{1} << (s - 33))) >> (s - 32)) + zp);
   }
   return qmath::sat8(qmath::requant(acc, m, s) + zp);
 }
+
+// The same with the zero point folded into the rounding constant, for a multiplier and shift fixed over many
+// outputs: sat8((hi + off) >> sh) = SMMLA + ASR + SSAT, off = 2^(s-33) + zp * 2^(s-32) (a multiple of 2^sh added
+// before the floor shift), sh = s - 32. Exact when ok: s >= 33 and |off| + 2^30 < 2^31 - 1 (no int32 wrap).
+struct FoldedRequant {
+  int32_t mult, off = 0, sh = 0;
+  bool ok = false;
+  FoldedRequant(int32_t m, int32_t s, int32_t zp) : mult(m) {
+    if (s < 33) return;
+    const int64_t o = (int64_t{1} << (s - 33)) + int64_t{zp} * (int64_t{1} << (s - 32));
+    if ((o < 0 ? -o : o) + (int64_t{1} << 30) >= (int64_t{1} << 31) - 1) return;
+    ok = true;
+    off = static_cast<int32_t>(o);
+    sh = s - 32;
+  }
+  int8_t operator()(int32_t acc) const { return dsp::ssat8(dsp::smmla(acc, mult, off) >> sh); }
+};
 
 }  // namespace gemv
 }  // namespace cm7

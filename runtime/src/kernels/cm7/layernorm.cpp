@@ -10,25 +10,18 @@
 //    extreme x (checked per row; the reference formula runs the row otherwise).
 //  - acc = n_i * gamma_i + beta_i by SMULL + ADDS/ADC; when it fits int32 (checked per element, else the int64
 //    formula), requant(acc, mult, shift) + zo = (hi + K) >> (s - 32) with hi = (acc * mult) >> 32 and
-//    K = 2^(s-33) + zo * 2^(s-32) (s >= 33, |K| + 2^30 < 2^31 checked once; see gemv::requant_sat8).
+//    K = 2^(s-33) + zo * 2^(s-32) (s >= 33, |K| + 2^30 < 2^31 checked once: gemv::FoldedRequant).
 #include <cmath>
 
 #include "../quant_math.h"
 #include "dsp.h"
+#include "gemv.h"
 #include "mcuformer/kernels.h"
 
 namespace mcuformer {
 namespace cm7 {
 
 namespace {
-
-inline int8_t sat8_32(int32_t r) {
-#ifdef MCUFORMER_CM7_DSP
-  return static_cast<int8_t>(__ssat(r, 8));
-#else
-  return static_cast<int8_t>(r < -128 ? -128 : (r > 127 ? 127 : r));
-#endif
-}
 
 // floor(sqrt(u)) exactly.
 inline uint64_t isqrt_fast(uint64_t u) {
@@ -51,18 +44,6 @@ struct RowConsts {
   int32_t ah, bh, al, bl, mult, kq;
 };
 
-// hi(a * b) + c (SMMLA: the high word of the 64-bit product, floor, plus c; wraps like the C below)
-inline int32_t smmla(int32_t a, int32_t b, int32_t c) {
-#ifdef MCUFORMER_CM7_DSP
-  int32_t r;
-  __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c));
-  return r;
-#else
-  return static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(int64_t{a} * b) >> 32) +
-                              static_cast<uint32_t>(c));
-#endif
-}
-
 template <int F>
 __attribute__((noinline)) void row(const int8_t* xr, const int32_t* gamma, const int32_t* beta, int8_t* yr, size_t c_len, const RowConsts& k,
          int32_t f_rt, int32_t output_zp, int32_t shift) {
@@ -76,8 +57,8 @@ __attribute__((noinline)) void row(const int8_t* xr, const int32_t* gamma, const
       yr[j] = ref_elem(n, gamma[j], beta[j], output_zp, mult, shift);
       continue;
     }
-    const int32_t h = smmla(acc32, mult, kq);  // |hi| <= 2^30 and |kq| + 2^30 < 2^31: no wrap
-    yr[j] = sat8_32(h >> (F >= 0 ? F : f_rt));
+    const int32_t h = dsp::smmla(acc32, mult, kq);  // |hi| <= 2^30 and |kq| + 2^30 < 2^31: no wrap
+    yr[j] = dsp::ssat8(h >> (F >= 0 ? F : f_rt));
   }
 }
 
@@ -150,7 +131,7 @@ __attribute__((noinline)) void row_r(const int8_t* xr, const int32_t* gamma, con
       yr[j] = ref_elem(n, gamma[j], beta[j], output_zp, mult, shift);
       continue;
     }
-    yr[j] = sat8_32(smmla(acc32, mult, kq) >> (F >= 0 ? F : f_rt));
+    yr[j] = dsp::ssat8(dsp::smmla(acc32, mult, kq) >> (F >= 0 ? F : f_rt));
   }
 }
 
@@ -160,16 +141,9 @@ void layernorm_s8(const int8_t* x, const int32_t* gamma, const int32_t* beta, in
                   int64_t eps, int32_t output_zp, int32_t mult, int32_t shift) {
   const size_t c_len = static_cast<size_t>(C);
   // requant constant (s >= 33 path); otherwise every element takes the int64 formula
-  bool fast_q = false;
-  int32_t kq = 0, fq = 0;
-  if (shift >= 33) {
-    const int64_t k = (int64_t{1} << (shift - 33)) + int64_t{output_zp} * (int64_t{1} << (shift - 32));
-    if ((k < 0 ? -k : k) + (int64_t{1} << 30) < (int64_t{1} << 31) - 1) {
-      fast_q = true;
-      kq = static_cast<int32_t>(k);
-      fq = shift - 32;
-    }
-  }
+  const gemv::FoldedRequant fold(mult, shift, output_zp);
+  const bool fast_q = fold.ok;
+  const int32_t kq = fold.off, fq = fold.sh;
   const uint32_t ones = 0x00010001u;
   for (size_t r = 0; r < rows; ++r) {
     const int8_t* xr = x + r * c_len;

@@ -1,13 +1,18 @@
 // MATMUL for Cortex-M7 (contract in mcuformer/kernels.h; bit-exact with ref::matmul_s8).
-// sum_k (a - za)(b - zb) = sum_k a'_k b_k - zb * sum_k a'_k with a' = a - za (|a'| <= 255, an int16 lane): each row
-// of a is widened once with its zero point removed (gemm.h's tile buffer, K <= 1024; longer rows use the reference
-// kernel), so the
-// inner loops are plain SMLAD dot products and nothing is summed over b.
-//  - transpose_b (b [N, K], e.g. q k^T): rows of b are read like LINEAR weights: with M >= 2, tiles of up to 6 rows
-//    of a share each row of b (gemm.h); a single row takes 4 rows of b per pass (gemv.h).
-//  - b [K, N] (e.g. attention x V): a' in natural pairs [a'_k, a'_k+1]; for 4 columns, two rows of b are packed
+// sum_k (a - za)(b - zb) = sum_k a'_k b_k - zb * sum_k a'_k with a' = a - za (|a'| <= 255, an int16 lane), or
+// symmetrically sum_k a_k b'_k - za * sum_k b'_k: one operand is widened with its zero point removed (gemm.h's tile
+// buffer, K <= 1024; longer rows use the reference kernel), the other is read as int8, and the correction is one
+// constant per widened row, so the inner loops are plain SMLAD dot products.
+//  - transpose_b (b [N, K], e.g. q k^T, and attention x V^T): rows of b are read like LINEAR weights.
+//    M >= 6 (token tiles): tiles of 6 rows of b are widened and every row of a streams through each (cols_transposed):
+//    per 16 k 4 x (LDR + 2 SXTB16 + 3 LDM + 12 SMLAD); a row's 6 outputs are adjacent bytes of y, requantized by
+//    SMMLA + ASR + SSAT + STRB each (zero point and rounding in one constant), all in one assembly loop over the rows.
+//    2 <= M < 6: tiles of M rows of a share each row of b (gemm.h); a single row takes 4 rows of b per pass (gemv.h).
+//  - b [K, N] (attention x V): a' in natural pairs [a'_k, a'_k+1]; for 4 columns, two rows of b are packed
 //    into [b_k,n, b_k+1,n] lanes with PKHBT/PKHTB + SXTB16: per 2 k and 4 columns 2 LDR + 2 PKH + 4 SXTB16 + 4 SMLAD.
 // With K <= 32768 (contract) no sum here can leave int32, so the result equals the reference's accumulator exactly.
+#include <cstddef>
+
 #include "../quant_math.h"
 #include "gemm.h"
 #include "gemv.h"
@@ -216,6 +221,168 @@ void rows_transposed(const int8_t* ar, const int8_t* bb, int8_t* yr, int32_t R, 
   }
 }
 
+// Sum of r[k] - zp over K <= 32768 inputs (|sum| <= 32768 * 255).
+int32_t sum_less(const int8_t* r, int32_t K, int32_t zp) {
+  int32_t k = 0, sx = 0;
+  for (; k + 4 <= K; k += 4) {
+    const uint32_t v = dsp::load4(r + k);
+    sx = dsp::smlad(dsp::sxtb16(v), 0x00010001u, sx);
+    sx = dsp::smlad(dsp::sxtb16_ror8(v), 0x00010001u, sx);
+  }
+  for (; k < K; ++k) sx += r[k];
+  return sx - K * zp;
+}
+
+#if defined(MCUFORMER_CM7_DSP) && defined(__thumb2__)
+// The frame of stream6 (offsets fixed in its assembly).
+struct Stream6 {
+  int32_t init[6];          // 0: accumulator start values
+  const uint32_t* xw;       // 24: the widened tile
+  const uint32_t* xw_end4;  // 28: the tile after the 16-input iterations (> xw)
+  const uint32_t* xw_end;   // 32: the tile after all blocks of 4 inputs
+  int32_t adj;              // 36: a row's stride less the bytes its blocks read
+  int32_t mult, off, sh;    // 40, 44, 48: gemv::FoldedRequant
+  int8_t* y;                // 52: the first row's 6 outputs
+  int32_t ldy;              // 56: y's row stride
+  int8_t* y_end;            // 60: y after the last row
+};
+static_assert(sizeof(Stream6) == 64 && offsetof(Stream6, xw) == 24 && offsetof(Stream6, adj) == 36 &&
+                  offsetof(Stream6, mult) == 40 && offsetof(Stream6, y_end) == 60,
+              "stream6's assembly reads these offsets");
+
+// For each row of a (from a, (y_end - y) / ldy rows): the 6 dot products with the tile plus init, requantized into
+// y[0..6), then y += ldy. The frame is copied to the stack, where the loop constants live: the dot product pins all
+// 14 allocatable registers (r0-r5 sums, r6-r9 tile words, r10 tile, r11 a, r12 and lr one word of a). noipa: the
+// compiler must not infer from the assembly-only body that it reads or writes no memory.
+__attribute__((naked, noipa)) void stream6(const Stream6*, const int8_t*) {
+#define MCUFORMER_STREAM6_BLOCK       \
+  "ldr    r12, [r11], #4\n\t"         \
+  "sxtb16 lr, r12\n\t"                \
+  "sxtb16 r12, r12, ror #8\n\t"       \
+  "ldmia  r10!, {r6, r7, r8, r9}\n\t" \
+  "smlad  r0, r6, lr, r0\n\t"         \
+  "smlad  r0, r7, r12, r0\n\t"        \
+  "smlad  r1, r8, lr, r1\n\t"         \
+  "smlad  r1, r9, r12, r1\n\t"        \
+  "ldmia  r10!, {r6, r7, r8, r9}\n\t" \
+  "smlad  r2, r6, lr, r2\n\t"         \
+  "smlad  r2, r7, r12, r2\n\t"        \
+  "smlad  r3, r8, lr, r3\n\t"         \
+  "smlad  r3, r9, r12, r3\n\t"        \
+  "ldmia  r10!, {r6, r7, r8, r9}\n\t" \
+  "smlad  r4, r6, lr, r4\n\t"         \
+  "smlad  r4, r7, r12, r4\n\t"        \
+  "smlad  r5, r8, lr, r5\n\t"         \
+  "smlad  r5, r9, r12, r5\n\t"
+#define MCUFORMER_STREAM6_OUT(acc, i) \
+  "smmla  lr, " acc ", r6, r7\n\t"    \
+  "asr    lr, lr, r8\n\t"             \
+  "ssat   lr, #8, lr\n\t"             \
+  "strb   lr, [r9, #" i "]\n\t"
+  __asm__ volatile(
+      "push   {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+      "sub    sp, sp, #64\n\t"
+      "mov    r11, r1\n\t"
+      "ldmia  r0!, {r1, r2, r3, r4, r5, r6, r7, r8}\n\t"
+      "stmia  sp, {r1, r2, r3, r4, r5, r6, r7, r8}\n\t"
+      "ldmia  r0, {r1, r2, r3, r4, r5, r6, r7, r8}\n\t"
+      "add    r9, sp, #32\n\t"
+      "stmia  r9, {r1, r2, r3, r4, r5, r6, r7, r8}\n\t"
+      "1:\n\t"
+      "ldmia  sp, {r0, r1, r2, r3, r4, r5}\n\t"
+      "ldr    r10, [sp, #24]\n\t"
+      "2:\n\t"
+      MCUFORMER_STREAM6_BLOCK
+      MCUFORMER_STREAM6_BLOCK
+      MCUFORMER_STREAM6_BLOCK
+      MCUFORMER_STREAM6_BLOCK
+      "ldr    r6, [sp, #28]\n\t"
+      "cmp    r10, r6\n\t"
+      "bne    2b\n\t"
+      "ldr    r6, [sp, #32]\n\t"
+      "cmp    r10, r6\n\t"
+      "beq    4f\n\t"
+      "3:\n\t"
+      MCUFORMER_STREAM6_BLOCK
+      "ldr    r6, [sp, #32]\n\t"
+      "cmp    r10, r6\n\t"
+      "bne    3b\n\t"
+      "4:\n\t"
+      "ldr    r6, [sp, #36]\n\t"
+      "add    r11, r11, r6\n\t"
+      "add    lr, sp, #40\n\t"
+      "ldmia  lr, {r6, r7, r8, r9, r10, r12}\n\t"
+      MCUFORMER_STREAM6_OUT("r0", "0")
+      MCUFORMER_STREAM6_OUT("r1", "1")
+      MCUFORMER_STREAM6_OUT("r2", "2")
+      MCUFORMER_STREAM6_OUT("r3", "3")
+      MCUFORMER_STREAM6_OUT("r4", "4")
+      MCUFORMER_STREAM6_OUT("r5", "5")
+      "add    r9, r9, r10\n\t"
+      "str    r9, [sp, #52]\n\t"
+      "cmp    r9, r12\n\t"
+      "bne    1b\n\t"
+      "add    sp, sp, #64\n\t"
+      "pop    {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+#undef MCUFORMER_STREAM6_BLOCK
+#undef MCUFORMER_STREAM6_OUT
+}
+#endif
+
+// transpose_b with M >= 6 and 6 rows of K inputs in the tile buffer: tiles of R <= 6 rows of b widened with zb
+// removed, every row of a streamed through each: y[m, n0 + r] = requant(init[r] + sum_k a[m, k] b'[n0 + r, k]),
+// init[r] = -za * sum_k b'[n0 + r, k].
+void cols_transposed(const int8_t* ab, const int8_t* bb, int8_t* yb, int32_t M, int32_t K, int32_t N, int32_t za,
+                     int32_t zb, int32_t output_zp, int32_t mult, int32_t shift, uint32_t* xw) {
+  const size_t k_len = static_cast<size_t>(K), n_len = static_cast<size_t>(N);
+  const int32_t k4 = K & ~3, nb = (K + 3) >> 2;
+  // Rows of a whose 4 * nb-byte read stays inside a (the padded block reads into the next row, times zero lanes).
+  const int64_t spare = static_cast<int64_t>(M) * K - 4 * nb;
+  const int32_t m_full = K == k4 ? M : (spare < 0 ? 0 : static_cast<int32_t>(spare / K) + 1);
+  const gemv::FoldedRequant rq(mult, shift, output_zp);
+  for (int32_t n0 = 0; n0 < N; n0 += gemm::kMaxRows) {
+    const int32_t R = N - n0 < gemm::kMaxRows ? N - n0 : gemm::kMaxRows;
+    const int8_t* br = bb + static_cast<size_t>(n0) * k_len;
+    gemm::widen_rows(br, k_len, R, K, zb, xw);
+    int32_t init[gemm::kMaxRows] = {};
+    if (za != 0) {
+      for (int32_t r = 0; r < R; ++r) init[r] = -za * sum_less(br + static_cast<size_t>(r) * k_len, K, zb);
+    }
+    int32_t m = 0;
+#if defined(MCUFORMER_CM7_DSP) && defined(__thumb2__)
+    if (R == gemm::kMaxRows && rq.ok && nb >= 4 && m_full > 0) {
+      Stream6 f;
+      for (int32_t r = 0; r < R; ++r) f.init[r] = init[r];
+      f.xw = xw;
+      f.xw_end4 = xw + 2 * R * (nb & ~3);
+      f.xw_end = xw + 2 * R * nb;
+      f.adj = K - 4 * nb;
+      f.mult = rq.mult;
+      f.off = rq.off;
+      f.sh = rq.sh;
+      f.y = yb + n0;
+      f.ldy = N;
+      f.y_end = yb + n0 + static_cast<size_t>(m_full) * n_len;
+      stream6(&f, ab);
+      m = m_full;
+    }
+#endif
+    for (; m < M; ++m) {
+      const int8_t* ar = ab + static_cast<size_t>(m) * k_len;
+      int8_t* yr = yb + static_cast<size_t>(m) * n_len + n0;
+      int32_t acc[gemm::kMaxRows];
+      for (int32_t r = 0; r < R; ++r) acc[r] = init[r];
+      if (m < m_full) {
+        gemm::dot_rows(xw, ar, R, nb, acc);
+      } else {
+        gemm::dot_rows(xw, ar, R, k4 >> 2, acc);
+        for (int32_t r = 0; r < R; ++r) acc[r] = gemv::tail(br + static_cast<size_t>(r) * k_len, ar, k4, K, zb, acc[r]);
+      }
+      for (int32_t r = 0; r < R; ++r) yr[r] = rq.ok ? rq(acc[r]) : gemv::requant_sat8(acc[r], mult, shift, output_zp);
+    }
+  }
+}
+
 }  // namespace
 
 void matmul_s8(const int8_t* a, const int8_t* b, int8_t* y, int32_t batch, int32_t M, int32_t K, int32_t N,
@@ -230,23 +397,17 @@ void matmul_s8(const int8_t* a, const int8_t* b, int8_t* y, int32_t batch, int32
   const size_t kn = static_cast<size_t>(K) * static_cast<size_t>(N);
   const size_t mn = static_cast<size_t>(M) * static_cast<size_t>(N);
   const size_t k_len = static_cast<size_t>(K), n_len = static_cast<size_t>(N);
-  // Sum of a row's a - za (|sa| <= 32768 * 255), needed only when b has a zero point.
-  auto row_sum = [&](const int8_t* ar) {
-    if (b_zp == 0) return int32_t{0};
-    int32_t k = 0, sx = 0;
-    for (; k + 4 <= K; k += 4) {
-      const uint32_t v = dsp::load4(ar + k);
-      sx = dsp::smlad(dsp::sxtb16(v), 0x00010001u, sx);
-      sx = dsp::smlad(dsp::sxtb16_ror8(v), 0x00010001u, sx);
-    }
-    for (; k < K; ++k) sx += ar[k];
-    return sx - K * a_zp;
-  };
+  // Sum of a row's a - za, needed only when b has a zero point.
+  auto row_sum = [&](const int8_t* ar) { return b_zp == 0 ? int32_t{0} : sum_less(ar, K, a_zp); };
   const int32_t tile = transpose_b ? gemm::tile_rows(K) : 0;
   for (int32_t bi = 0; bi < batch; ++bi) {
     const int8_t* ab = a + static_cast<size_t>(bi) * mk;
     const int8_t* bb = b + static_cast<size_t>(bi) * kn;
     int8_t* yb = y + static_cast<size_t>(bi) * mn;
+    if (tile == gemm::kMaxRows && M >= gemm::kMaxRows) {
+      cols_transposed(ab, bb, yb, M, K, N, a_zp, b_zp, output_zp, mult, shift, xw);
+      continue;
+    }
     int32_t m = 0;
     if (tile >= 4) {
       while (M - m >= 2) {
