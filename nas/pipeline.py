@@ -9,7 +9,7 @@
 Memory always comes from ``memory_fn`` (default: the backend's planner, ``planner_predictor()``); it is the only
 thing that decides whether a candidate fits.
 
-Defaults are sized for the main job on a 2-core CPU (about 5 minutes for supernet + search + fine-tune):
+Defaults are sized for the main job on a 2-core CPU (about 6 minutes for supernet + search + fine-tune):
 ``MAIN_JOB`` below. ``BENCHMARK`` is the full recipe (all 55k training images, more epochs).
 """
 
@@ -31,6 +31,7 @@ from .extract import extract
 from .predictors.memory import MemoryFn, paper_formula_predictor, planner_predictor
 from .search.common import Budget, Candidate, MemoryCache, inherited_accuracy, no_feasible
 from .search.evolution import EvoConfig, evolutionary_search
+from .search.rerank import rerank
 from .search.shape_only import ShapeOnlyReport, shape_only_search
 from .search.space_evolution import SpaceEvoConfig, evolve_space
 from .space import FMNIST_SMALL_SPACE, FMNIST_SPACE, PAPER_SPACE, Arch, Region, SearchSpace, iter_uniform, macs
@@ -62,6 +63,10 @@ class Preset:
     train_patches: tuple[int, ...]  # the supernet's training region (patch sizes)
     val_limit: int  # validation images per inherited-accuracy evaluation
     space: SearchSpace = FMNIST_SPACE  # the search space this preset trains and searches
+    # before choosing, the rerank_top best by inherited accuracy are fine-tuned briefly (rerank) and the best after
+    # that is chosen (search/rerank.py: it ranks sub-nets far better than inherited accuracy alone)
+    rerank_top: int = 0
+    rerank: TrainConfig | None = None
 
 
 # Main job on 2 CPU cores: the small space (FMNIST_SMALL_SPACE: embed <= 96, depth <= 6) at patch 7, 3 supernet epochs
@@ -77,6 +82,8 @@ MAIN_JOB = Preset(
     train_patches=(7,),
     val_limit=1000,
     space=FMNIST_SMALL_SPACE,
+    rerank_top=4,
+    rerank=TrainConfig(epochs=1, train_subset=5000, lr=1.5e-3, warmup_steps=20, eval_size=2000, augment=False),
 )
 
 # A long recipe for a GPU (issue 5): the wide space (FMNIST_SPACE, all patch sizes), the whole training set, longer
@@ -119,6 +126,7 @@ class SearchResult:
     binding: str = "sram"  # the constraint with the least slack for the chosen sub-net
     used: dict[str, float] = field(default_factory=dict)  # share of each budget the chosen sub-net uses
     rejections: dict[str, int] = field(default_factory=dict)  # distinct rejected sub-nets per broken constraint
+    reranked: list[dict[str, Any]] = field(default_factory=list)  # the short fine-tunes before choosing (rerank)
 
     @property
     def latency_ms(self) -> float | None:
@@ -134,7 +142,7 @@ class SearchResult:
             "binding": self.binding, "used": self.used, "rejections": self.rejections,
             "region": self.region.to_dict() if self.region else None, "region_history": self.region_history,
             "supernet_path": self.supernet_path, "seconds": self.seconds,
-            "candidates": [c.to_dict() for c in self.candidates],
+            "candidates": [c.to_dict() for c in self.candidates], "reranked": self.reranked,
         }
 
     @classmethod
@@ -146,7 +154,8 @@ class SearchResult:
                    [Candidate.from_dict(c) for c in d.get("candidates", [])],
                    Region(tuple(reg["patch_sizes"]), tuple(reg["rank_ratios"])) if reg else None,
                    d.get("region_history", []), d.get("supernet_path"), d.get("seconds", 0.0),
-                   d.get("instructions"), d.get("binding", "sram"), d.get("used", {}), d.get("rejections", {}))
+                   d.get("instructions"), d.get("binding", "sram"), d.get("used", {}), d.get("rejections", {}),
+                   d.get("reranked", []))
 
     def save(self, path: str | Path) -> None:
         write_text_atomic(path, json.dumps(self.to_dict(), indent=1))  # mcuformer/io.py: temp + fsync + rename
@@ -192,7 +201,8 @@ def search(
     progress: bool = True,
     device: str | torch.device = "cpu",
 ) -> SearchResult:
-    """Find the most accurate sub-net (inherited weights, validation split) that fits the budgets: SRAM
+    """Find the most accurate sub-net (inherited weights, validation split; with the preset's ``rerank``, the best of
+    its ``rerank_top`` after a short fine-tune each) that fits the budgets: SRAM
     (``budget_bytes``), flash (``flash_budget``: firmware + .pte) and latency (``latency_ms`` at ``clock_hz``,
     default the STM32F746's 216 MHz), or one :class:`Budget` as ``budget_bytes`` (``Budget.for_board("stm32f746",
     latency_ms=50)``).
@@ -238,10 +248,14 @@ def search(
         region, history, cands = sres.region, sres.history, list(sres.candidates)
     evo = evolutionary_search(space, acc_fn, mem, replace(preset.evo, seed=seed), region=region, progress=progress)
     best = max(cands + evo.candidates, key=lambda c: (c.score, -c.sram_bytes))
+    reranked = []
+    if preset.rerank is not None and preset.rerank_top > 1:
+        best, reranked = rerank(supernet, cands + evo.candidates, data, replace(preset.rerank, seed=seed),
+                                out_dir / "rerank", preset.rerank_top, progress)
     m = mem(best.arch)
     res = SearchResult(best.arch, best.score, best.sram_bytes, best.flash_bytes, budget, cands + evo.candidates,
                        region, history, sn_path, round(time.time() - t0, 1), best.instructions,
-                       budget.binding(m), budget.used(m), mem.rejections())
+                       budget.binding(m), budget.used(m), mem.rejections(), reranked)
     res.save(out_dir / f"search_{budget.sram_bytes}.json")
     return res
 

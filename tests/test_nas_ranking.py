@@ -38,10 +38,28 @@ def test_ranking_study_on_synthetic_data(tmp_path):
     net = SuperNet(FMNIST_SMALL_SPACE)
     archs = spread_subnets(FMNIST_SMALL_SPACE, 3, seed=1)
     cfg = TrainConfig(epochs=1, batch_size=32, eval_size=None, warmup_steps=1, device="cpu")
-    rows, tau = ranking_study(net, archs, data, cfg, tmp_path, val_limit=None, progress=False)
+    rows, taus = ranking_study(net, archs, data, cfg, tmp_path, val_limit=None, progress=False, short=cfg)
     assert [r["short"] for r in rows] == [a.short() for a in archs]
-    assert all(0.0 <= r["inherited"] <= 1.0 and 0.0 <= r["scratch"] <= 1.0 for r in rows)
-    assert tau == kendall_tau([r["inherited"] for r in rows], [r["scratch"] for r in rows])
+    assert all(0.0 <= r[k] <= 1.0 for r in rows for k in ("inherited", "scratch", "short_finetune"))
+    for k in ("inherited", "short_finetune"):
+        assert taus[k] == kendall_tau([r[k] for r in rows], [r["scratch"] for r in rows])
     saved = json.loads((tmp_path / "ranking.json").read_text())
-    assert saved["kendall_tau"] == tau and len(saved["rows"]) == 3
-    assert all((tmp_path / f"{i:02d}" / "finetune.pt").exists() for i in range(3))  # resumable per sub-net
+    assert saved["kendall_tau"] == taus and len(saved["rows"]) == 3
+    for i in range(3):  # resumable per sub-net, both trainings
+        assert (tmp_path / f"{i:02d}" / "finetune.pt").exists() and (tmp_path / f"short_{i:02d}" / "finetune.pt").exists()
+
+
+def test_rerank_chooses_the_best_after_the_short_finetune(tmp_path, monkeypatch):
+    from mcuformer.nas.search import rerank as rr
+    from mcuformer.nas.search.common import Candidate
+
+    archs = spread_subnets(FMNIST_SMALL_SPACE, 4, seed=2)
+    # inherited order 0 > 1 > 2 > 3 (and a duplicate, a non-fitting one); after the short fine-tune 2 is best
+    cands = [Candidate(a, 1000 + i, 0, True, 0.9 - 0.1 * i) for i, a in enumerate(archs)]
+    cands += [Candidate(archs[0], 1000, 0, True, 0.5), Candidate(archs[3], 9, 0, False, 0.99)]
+    after = {archs[0]: 0.70, archs[1]: 0.72, archs[2]: 0.80, archs[3]: 0.99}
+    seen = []
+    monkeypatch.setattr(rr, "short_finetune_accuracy", lambda sn, a, *args, **kw: seen.append(a) or after[a])
+    best, rows = rr.rerank(None, cands, None, None, tmp_path, top=3, progress=False)
+    assert seen == archs[:3]  # the 3 best fitting by inherited accuracy, each once; archs[3] (0.6) is left out
+    assert best.arch == archs[2] and [r["short_finetune"] for r in rows] == [0.70, 0.72, 0.80]

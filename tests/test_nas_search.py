@@ -71,12 +71,17 @@ def test_pipeline_search_finetune_export_on_synthetic_data(tmp_path):
         finetune=TrainConfig(epochs=1, batch_size=64, eval_size=32, warmup_steps=2, device="cpu"),
         evo=EvoConfig(population=4, generations=2, num_parents=2),
         space_evo=SpaceEvoConfig(iterations=1, samples_per_region=3),
-        train_patches=(7,), val_limit=32)
+        train_patches=(7,), val_limit=32, rerank_top=2,
+        rerank=TrainConfig(epochs=1, batch_size=64, eval_size=32, warmup_steps=2, device="cpu"))
     res = P.search(16 * 1024, 200_000, out_dir=tmp_path, memory_fn=fake_planner, preset=preset, data=data,
                    progress=False)
     assert res.sram_bytes <= 16 * 1024 and res.flash_bytes <= 200_000 and res.arch.patch_size == 7
     assert res.candidates and all(c.score is not None for c in res.candidates)
-    assert P.SearchResult.load(tmp_path / "search_16384.json").arch == res.arch
+    # the choice is the better of the two best by inherited accuracy after their short fine-tunes
+    assert len(res.reranked) == 2 and (tmp_path / "rerank" / "01" / "finetune.pt").exists()
+    chosen = next(r for r in res.reranked if r["arch"] == res.arch.to_dict())
+    assert chosen["short_finetune"] == max(r["short_finetune"] for r in res.reranked)
+    assert P.SearchResult.load(tmp_path / "search_16384.json").reranked == res.reranked
     vit = P.finetune_searched(res, preset=preset, data=data, out_dir=tmp_path / "ft", progress=False)
     ep = P.export_subnet(vit)
     x = torch.randn(1, 1, 28, 28)
