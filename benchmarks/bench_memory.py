@@ -46,13 +46,13 @@ RUNTIME_RESERVE = 16 * 1024  # stack + runtime state allowance when checking a 3
 BUDGET = 320 * 1024
 
 
-def row(name: str, arch: Arch, et: bool = True) -> dict:
-    """One network's memory: our smallest plan (plan_vit: int8 image, overwritten, one row per token loop: what the
-    network needs, before a budget buys tiles), its live-set bound, ExecuTorch's greedy arena for the same network
-    (et=False skips it: it exports and plans the whole network) and the formula."""
+def row(name: str, arch: Arch, et: bool = True, sram_budget: int = 0) -> dict:
+    """One network's memory: our plan (plan_vit: int8 image, overwritten; sram_budget 0: one row per token loop, the
+    smallest plan, what the network needs before a budget buys tiles), its live-set bound, ExecuTorch's greedy arena
+    for the same network (et=False skips it: it exports and plans the whole network) and the formula."""
     from mcuformer.backend.memory import plan_vit
 
-    rep = plan_vit(arch, sram_budget=0)  # int8 image, overwrite_input=True, one row per token loop
+    rep = plan_vit(arch, sram_budget=sram_budget)  # int8 image, overwrite_input=True
     imagenet = arch.img_size >= 224 and arch.in_chans == 3
     greedy = et_greedy_arena(arch) if et else None
     return {

@@ -2,8 +2,8 @@
 
 Builds the IR the lowering produces for `mcuformer.nas.vit.ViT(arch)` (shape-only constants: zero-stride arrays),
 runs the same passes and the same planner as `MCUFormerBackend.preprocess`, and reports. Fast enough for a search
-(one row per loop: a few ms for a 240 px, depth-14 network; the tile choice of a budget adds
-~100-200 ms). Conventions (shared with nas/space.py): tokens = (img // patch)^2 + 1;
+(one row per loop: a few ms for a 240 px, depth-14 network; a budget's tile choice adds ~0.1-0.6 s). Conventions
+(shared with nas/space.py): tokens = (img // patch)^2 + 1;
 attention width = heads * head_dim; MLP hidden = round(mlp_ratio * embed); a linear with rank_ratio < 1 is
 Linear(in, r, no bias) -> Linear(r, out) with r = linear_rank(in, out, ratio) (backend/lowrank.py: None = full rank).
 

@@ -453,5 +453,5 @@ def run(program: Program, sram_budget: int | None = None) -> Program:
     return tile(program, choose_tiles(program, sram_budget))
 
 
-__all__ = ["CANDIDATES", "check_budget_options", "choose_tiles", "stage_costs", "run", "split_kv", "sram_budget_of", "stages", "tile",
-           "tile_report", "transpose_v"]
+__all__ = ["CANDIDATES", "check_budget_options", "choose_tiles", "stage_costs", "run", "split_kv", "sram_budget_of",
+           "stages", "tile", "tile_report", "transpose_v"]

@@ -3,7 +3,7 @@
 Used at MCUFormer's own scale (240 px, ImageNet space, 320 KB) to compare what fits by the backend's planner with
 what fits by the paper's formula:
 
-    rep = shape_only_search(PAPER_SPACE, {"planner": planner_predictor(sram_budget=320 * 1024),
+    rep = shape_only_search(PAPER_SPACE, {"planner": planner_predictor(latency=False, sram_budget=0),
                                           "paper": paper_formula_predictor},
                             Budget(320 * 1024))
 """
