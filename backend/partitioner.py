@@ -25,6 +25,7 @@ from torch.fx.passes.operator_support import OperatorSupportBase
 
 from .lowering import DEQUANTIZE, DEQUANTIZE_CHANNEL, QUANTIZE, Lowering, aten_target, is_dequantize, is_quantize
 from .ops import MOVEMENT_TARGETS, RULES_BY_TARGET
+from .passes.tile_tokens import check_budget_options
 
 log = logging.getLogger(__name__)
 aten = torch.ops.aten
@@ -76,13 +77,14 @@ class MCUFormerPartitioner(Partitioner):
 
     overwrite_input: allow the delegate to write over its int8 input buffer once consumed (the patch embedding
     writes tokens over the image rows it has read). Travels as the compile spec "overwrite_input".
-    sram_budget: bytes of SRAM the delegate's plan may use (input pool + arena); the schedule then runs token loops in
-    multi-row tiles, the fastest that fit by the shared cost model (passes/tile_tokens.py). Travels as the compile
-    spec "sram_budget" (uint64 little-endian).
-    target: a board of mcuformer.targets (e.g. "stm32f746"): the budget is then the board's SRAM less what the
+    sram_budget: bytes of SRAM the delegate's plan may use (input pool + arena); the schedule runs token loops in
+    multi-row tiles, the fastest that fit by the shared cost model (passes/tile_tokens.py). 0: one row per
+    iteration (the smallest arena). Travels as the compile spec "sram_budget" (uint64 little-endian).
+    target: a board of mcuformer.targets (e.g. "stm32h743"): the budget is then the board's SRAM less what the
     firmware itself needs, for the program's number of outputs (`model_sram_budget`). Travels as "target".
-    Neither (the default): the smallest arena, one row per iteration, what plan_vit(arch) and the search predict
-    by default; plan_vit(arch, sram_budget=...) predicts a budgeted blob exactly.
+    Neither (the default): the budget of mcuformer.targets.DEFAULT_BOARD (the STM32F746), resolved in preprocess
+    (tile_tokens.sram_budget_of); plan_vit(arch) and the search's predictors default to the same, and
+    plan_vit(arch, sram_budget=...) predicts any budgeted blob exactly.
     """
 
     def __init__(self, overwrite_input: bool = False, compile_specs: list[CompileSpec] | None = None,
@@ -90,15 +92,12 @@ class MCUFormerPartitioner(Partitioner):
         super().__init__()
         specs = list(compile_specs or [])
         specs.append(CompileSpec("overwrite_input", bytes([int(bool(overwrite_input))])))
-        if sram_budget is not None and target is not None:
-            raise ValueError("give sram_budget or target, not both")
+        check_budget_options(sram_budget, target)
         if target is not None:
             from mcuformer.targets import board  # noqa: PLC0415
 
             specs.append(CompileSpec("target", board(target).name.encode()))
         if sram_budget is not None:
-            if int(sram_budget) <= 0:
-                raise ValueError(f"sram_budget must be a positive number of bytes, got {sram_budget}")
             specs.append(CompileSpec("sram_budget", int(sram_budget).to_bytes(8, "little")))
         self.delegation_spec = DelegationSpec(BACKEND_ID, specs)
         self.rejections: dict[str, str] = {}

@@ -80,7 +80,8 @@ def lower(quantized: torch.fx.GraphModule, example: tuple, overwrite_input: bool
 
     int8_input=True makes the program take its image already quantized (ExecuTorch's quantize_input): what a camera
     delivers on a microcontroller, and, with overwrite_input=True, the image buffer the plan may reuse (the setting
-    plan_vit and the memory benchmarks assume). sram_budget: MCUFormerPartitioner's (multi-row tiles that fit it).
+    plan_vit and the memory benchmarks assume). sram_budget: MCUFormerPartitioner's (multi-row tiles that fit it;
+    None: the default board's budget, as plan_vit(arch); 0: one row per iteration).
     """
     ep = torch.export.export(quantized, example, strict=True)
     qparams = tuple(quantize_input(ep, 0)[:2]) if int8_input else None

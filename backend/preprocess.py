@@ -10,10 +10,8 @@ from torch.export import ExportedProgram
 
 from . import ir
 from .lowering import Lowering
-from .memory import plan_program
+from .memory.planner import plan_within_budget
 from .ops import RULES_BY_TARGET
-from .passes import run_passes
-from .passes.tile_tokens import tile_report
 from .serialization.serialize import serialize
 
 
@@ -33,25 +31,15 @@ def lower_program(edge_program: ExportedProgram, overwrite_input: bool = False,
                   sram_budget: int | None = None, target: str | None = None) -> ir.Program:
     """Lowers and plans a delegated partition; the IR it returns is exactly what the blob holds.
 
-    sram_budget bounds the planned memory (input pool + arena); target (a board name) sets it to the board's SRAM
-    less the firmware's needs for this program's outputs. The tile choice already checks its plan; should the
-    blob's plan (after the later passes) still exceed the budget, the budget given to the tile choice shrinks by the
-    excess until it fits (or no tiles are left)."""
-    budget = None
-    while True:
+    sram_budget bounds the planned memory (input pool + arena) token loops may fill with multi-row tiles (0: one row
+    per iteration); target (a board name) sets it to the board's SRAM less the firmware's needs for this program's
+    outputs; neither: the default board's (memory.plan_within_budget, as plan_vit)."""
+    def build() -> ir.Program:
         program = Lowering(edge_program, RULES_BY_TARGET).run()
         program.input_overwrite = overwrite_input and any(program.tensors[i].dtype == "int8" for i in program.inputs)
-        if target is not None and sram_budget is None:
-            from mcuformer.targets import model_sram_budget  # noqa: PLC0415 - reads the calibration
+        return program
 
-            sram_budget = model_sram_budget(target, sum(program.tensors[i].numel for i in program.outputs))
-        budget = sram_budget if budget is None else budget
-        program = run_passes(program, sram_budget=budget)
-        plan_program(program)
-        excess = program.input_pool_bytes + program.arena_bytes - (sram_budget or 0)
-        if sram_budget is None or excess <= 0 or all(s["rows"] == 1 for s in tile_report(program)):
-            return program
-        budget -= excess
+    return plan_within_budget(build, sram_budget, target)[0]
 
 
 class MCUFormerBackend(BackendDetails):

@@ -107,10 +107,10 @@ def _images(arch: Arch, n: int, seed: int) -> torch.Tensor:
     return torch.randn(n, arch.in_chans, arch.img_size, arch.img_size, generator=g)
 
 
-def measure(arch: Arch, seed: int, work: Path, src: str, sram_budget: int | None = None) -> dict:
-    """Lowers ViT(arch) with weights from `seed` (and MCUFormerPartitioner's sram_budget), runs one image in QEMU;
-    cached in work/."""
-    budget = "" if sram_budget is None else f"|{sram_budget}"
+def measure(arch: Arch, seed: int, work: Path, src: str, sram_budget: int = 0) -> dict:
+    """Lowers ViT(arch) with weights from `seed` and MCUFormerPartitioner's sram_budget (0: one row per iteration),
+    runs one image in QEMU; cached in work/."""
+    budget = f"|{sram_budget}" if sram_budget else ""
     key = hashlib.sha256(f"{arch.to_json()}|{seed}|{src}{budget}".encode()).hexdigest()[:16]
     cached = work / f"{key}.json"
     if cached.exists():
@@ -158,7 +158,7 @@ def _signature(program) -> list:
 def _program(res: dict):
     """The scheduled program of a measured network, rebuilt from its architecture and budget (the program plan_vit
     plans)."""
-    return scheduled_program(Arch.from_dict(res["arch"]), res.get("sram_budget"))
+    return scheduled_program(Arch.from_dict(res["arch"]), res.get("sram_budget") or 0)  # null: one row (older runs)
 
 
 def firmware_overheads(runs: list[dict]) -> dict[str, float]:
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
                       "relative_difference": (r1["instructions"] - r0["instructions"]) / r0["instructions"]})
 
     f746 = model_sram_budget("stm32f746")
-    cases = [(arch, None) for arch in held_out_archs(a.held_out, a.seed)]
+    cases = [(arch, 0) for arch in held_out_archs(a.held_out, a.seed)]
     cases += [(arch, f746) for arch, _ in cases[::3]]
     rows = []
     for i, (arch, budget) in enumerate(cases):
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         t1 = time.perf_counter()
         pred = LatencyPredictor(model=model, sram_budget=budget).instructions(arch)
         predict_ms = (time.perf_counter() - t1) * 1e3
-        flash = predict_flash(arch)
+        flash = predict_flash(arch, budget)
         # the ELF's flash when the .pte is linked into internal flash; with a QSPI .pte, code + the .pte there
         measured_flash = r["flash_bytes"] + (r["pte_bytes"] if r["pte_region"] != "FLASH" else 0)
         rows.append({"arch": arch.to_dict(), "short": arch.short() + (" tiled" if budget else ""),

@@ -5,8 +5,10 @@
 Reads what `mcuformer run` wrote (out/summary.json, out/model.pte and its lowering stamp, the fine-tuned checkpoint,
 the QEMU chunks under out/mcu/) and measures the same deployed model the way the benchmarks do:
 
-  memory     benchmarks/bench_memory.py's row for the architecture: plan_vit (the search's predictor), its live-set
-             bound, the weights; ExecuTorch's greedy arena for the same network beside it (--no-et skips that export)
+  memory     benchmarks/bench_memory.py's row for the architecture: plan_vit with the main job's SRAM budget (the
+             search's predictor: the tiles the .pte was lowered with), its live-set bound, the weights, and the
+             one-row plan the budget was judged on; ExecuTorch's greedy arena for the same network beside it (--no-et
+             skips that export)
   accuracy   benchmarks/bench_nas's host path: the test images the firmware ran, as int8, through ExecuTorch's runtime
              with the C++ delegate (top-1, and the logits compared with the firmware's image by image); fp32 top-1 of
              the checkpoint in PyTorch on the same images
@@ -48,6 +50,7 @@ def measure(out: str | Path, et: bool = True) -> dict[str, Any]:
     """{"rows": [{quantity, main_job, benchmark, equal}], "all_equal", ...} for the main job written to ``out``."""
     import torch
 
+    from mcuformer.backend.memory import plan_vit
     from mcuformer.backend.quant_math import quantize_f32
     from mcuformer.backend.runtime_loader import run_pte
     from mcuformer.nas.data import load_fashion_mnist, normalize
@@ -67,14 +70,16 @@ def measure(out: str | Path, et: bool = True) -> dict[str, Any]:
     rows: list[tuple[str, Any, Any]] = []
     t0 = time.time()
 
-    mem = memory_row(f"main job {arch.short()}", arch, et=et)
+    mem = memory_row(f"main job {arch.short()}", arch, et=et, sram_budget=s["budget_bytes"])  # lowered with it
     m = s["memory"]
     rows += [("SRAM: input + arena (bytes)", m["total_sram_bytes"], mem["total_sram_bytes"]),
              ("arena (bytes)", m["arena_bytes"], mem["arena_bytes"]),
              ("input image in SRAM (bytes)", m["input_bytes"], mem["input_bytes"]),
              ("live-set bound (bytes)", m["bound_bytes"], mem["bound_bytes"]),
              ("weights (bytes)", m["weights_bytes"], mem["flash_bytes"]),
-             ("search's planned SRAM (bytes)", s["search"]["planned_sram_bytes"], mem["total_sram_bytes"])]
+             ("search's planned SRAM (bytes)", s["search"]["planned_sram_bytes"], mem["total_sram_bytes"]),
+             ("SRAM it needs, one row per token loop (bytes)", s["search"]["min_sram_bytes"],
+              plan_vit(arch, sram_budget=0).total_sram_bytes)]
 
     host = run_pte(pte, x8)
     npz, meta = _first_chunk(s, out)

@@ -96,7 +96,8 @@ def quantized(arch):
 
 
 def build(arch, out: Path, sram_budget: int | None, q=None):
-    """Lowers ViT(arch) with the SRAM budget the tile choice may fill (None: one token row per iteration)."""
+    """Lowers ViT(arch) with the SRAM budget the tile choice may fill (0: one token row per iteration; None: the
+    default board's, as MCUFormerPartitioner())."""
     from executorch.exir import to_edge_transform_and_lower
 
     from mcuformer.backend import MCUFormerPartitioner
@@ -203,17 +204,14 @@ def sram_tradeoff(arch, workdir: Path | None) -> list[dict]:
     (the class-token Concat left when the input is read in place); "predicted_token_loops" (the stages the tiles
     change) is always there."""
     from mcuformer.backend.cost import default_model
-    from mcuformer.backend.memory import plan_program, report_of
-    from mcuformer.backend.memory.vit import build_vit_ir, plan_vit
-    from mcuformer.backend.passes import run_passes
+    from mcuformer.backend.memory.vit import plan_vit, planned_vit
 
     rows, measured = [], {}
     q = quantized(arch) if workdir is not None else None
     for mode, overwrite in TRADEOFF_INPUTS:
-        smallest = plan_vit(arch, True, overwrite).total_sram_bytes  # one row per iteration
+        smallest = plan_vit(arch, True, overwrite, sram_budget=0).total_sram_bytes  # one row per iteration
         for budget in BUDGETS["imagenet"]:
-            program = run_passes(build_vit_ir(arch, True, overwrite), sram_budget=budget)
-            rep = report_of(program, plan_program(program))  # = plan_vit(arch, True, overwrite, sram_budget=budget)
+            program, rep = planned_vit(arch, True, overwrite, sram_budget=budget)  # plan_vit's
             tiles = tile_tokens.tile_report(program)
             try:
                 pred = default_model().instructions(program)
@@ -367,7 +365,7 @@ def main(argv=None) -> int:
                     help="bytes the delegate's plan may use for multi-token tiles (default: the F746's 320 KB less "
                          "the firmware's own needs); 0: one token row per iteration")
     a = ap.parse_args(argv)
-    budget = a.sram_budget or None
+    budget = a.sram_budget
     if a.tradeoff_only:
         results = json.loads(Path(a.out).read_text())
         with tempfile.TemporaryDirectory(prefix="bench-mcu-") as d:

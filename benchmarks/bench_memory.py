@@ -46,12 +46,13 @@ RUNTIME_RESERVE = 16 * 1024  # stack + runtime state allowance when checking a 3
 BUDGET = 320 * 1024
 
 
-def row(name: str, arch: Arch, et: bool = True) -> dict:
-    """One network's memory: our deployed plan (plan_vit: int8 image, overwritten), its live-set bound, ExecuTorch's
-    greedy arena for the same network (et=False skips it: it exports and plans the whole network) and the formula."""
+def row(name: str, arch: Arch, et: bool = True, sram_budget: int = 0) -> dict:
+    """One network's memory: our plan (plan_vit: int8 image, overwritten; sram_budget 0: one row per token loop, the
+    smallest plan, what the network needs before a budget buys tiles), its live-set bound, ExecuTorch's greedy arena
+    for the same network (et=False skips it: it exports and plans the whole network) and the formula."""
     from mcuformer.backend.memory import plan_vit
 
-    rep = plan_vit(arch)  # deployed: int8 image, overwrite_input=True
+    rep = plan_vit(arch, sram_budget=sram_budget)  # int8 image, overwrite_input=True
     imagenet = arch.img_size >= 224 and arch.in_chans == 3
     greedy = et_greedy_arena(arch) if et else None
     return {
@@ -71,7 +72,9 @@ def rows(et: bool = True) -> list[dict]:
 
 
 def style_row(name: str, arch: Arch, style: str) -> dict:
-    """The deployed memory of arch written in `style` (the lowered blob's own report) against plan_vit(arch)."""
+    """The memory of arch written in `style` (the lowered blob's own report) against plan_vit(arch), both with one
+    row per token loop (sram_budget=0): the schedule's smallest plan, which a style that escaped canonicalisation
+    would exceed (tests/test_canonical_styles.py checks the default, tiled, lowering too)."""
     import torch
 
     sys.path.insert(0, str(HERE.parent / "tests"))
@@ -85,8 +88,8 @@ def style_row(name: str, arch: Arch, style: str) -> dict:
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(shape, generator=gen)
     q = quantize(styled_model(arch, style), (x,), [torch.randn(shape, generator=gen) for _ in range(3)])
-    low = lower(q, (x,), overwrite_input=True, int8_input=True)
-    rep, plan = blob_report(low.programs()[0]), plan_vit(arch)
+    low = lower(q, (x,), overwrite_input=True, int8_input=True, sram_budget=0)
+    rep, plan = blob_report(low.programs()[0]), plan_vit(arch, sram_budget=0)
     return {"name": name, "style": style, "arch": arch.to_dict(), "delegated": low.undelegated_ops() == [],
             "arena_bytes": rep.arena_bytes, "bound_bytes": rep.bound_bytes, "total_sram_bytes": rep.total_sram_bytes,
             "plan_vit_arena_bytes": plan.arena_bytes, "plan_vit_total_sram_bytes": plan.total_sram_bytes,

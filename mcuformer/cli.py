@@ -131,8 +131,9 @@ def cmd_lower(a: argparse.Namespace) -> int:
     model, example = load_model(src)
     dest = out_file(a.output)
     calib = calibration(example, a.calibration, a.data, img_size=a.img_size)
+    sram = budget_from_options(a.board, a.budget).sram_bytes  # the search's: its predictions are this .pte's
     info = stage_lower(model, example, calib, dest, overwrite_input=a.overwrite_input, legacy=a.legacy,
-                       allow_undelegated=a.allow_undelegated)
+                       allow_undelegated=a.allow_undelegated, sram_budget=sram)
     rep = memory_of_pte(dest)
     print(f"wrote {dest} ({info['pte_bytes']:,d} B, {info['delegates']} delegate(s), "
           f"{len(info['undelegated'])} op(s) outside)  arena {fmt_bytes(rep.arena_bytes)}  "
@@ -240,7 +241,7 @@ def _add_common(p: argparse.ArgumentParser, out: bool = True, data: bool = True)
                        help="resize every image to N x N (needed when a folder's images differ in size)")
 
 
-def _add_budgets(p: argparse.ArgumentParser) -> None:
+def _add_sram_budget(p: argparse.ArgumentParser) -> None:
     from .targets import BOARDS  # noqa: PLC0415
 
     boards = ", ".join(f"{b.name} ({b.sram_bytes // 1024} KB SRAM, {b.flash_bytes // 1024 ** 2} MB flash, "
@@ -250,7 +251,12 @@ def _add_budgets(p: argparse.ArgumentParser) -> None:
                         f"and the firmware's linker budgets; one of {boards} (default: {DEFAULT_BOARD}, with the "
                         f"main job's {DEFAULT_SRAM // 1024} KB SRAM budget unless --board or --sram is given)")
     p.add_argument("--sram", "--budget", dest="budget", type=parse_size, default=None, metavar="SIZE",
-                   help="SRAM budget of the model (input + arena), overrides the board's")
+                   help="SRAM budget of the model (input + arena), overrides the board's; the deployed blob's token "
+                        "loops run in the fastest multi-row tiles that fit it (0: one row per loop)")
+
+
+def _add_budgets(p: argparse.ArgumentParser) -> None:
+    _add_sram_budget(p)
     p.add_argument("--flash", "--flash-budget", dest="flash_budget", type=parse_size, default=None, metavar="SIZE",
                    help="flash budget (firmware + .pte), overrides the board's internal flash")
     p.add_argument("--latency-ms", type=_latency, default=DEFAULT_LATENCY_MS, metavar="MS",
@@ -374,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     lo.add_argument("--calibration", type=int, default=128, help="calibration samples (default: 128)")
     lo.add_argument("--allow-undelegated", action="store_true",
                     help="write the .pte even if some operators stay with ExecuTorch's portable kernels")
+    _add_sram_budget(lo)  # the search's defaults: lower with the budget the sub-net was searched under
     _add_common(lo, out=False)
     lo.set_defaults(func=cmd_lower)
 

@@ -46,6 +46,8 @@ def summary_table(s: Summary) -> str:
                                         + ("" if m.within_budget else "  OVER BUDGET")),
         ("  arena / live-set bound of input + arena", f"{fmt_bytes(m.arena_bytes)} / {fmt_bytes(m.bound_bytes)}"),
         ("  plan_vit (int8 input, as benchmarks)", fmt_bytes(m.plan_vit_int8_input_sram_bytes)),
+        ("  needed (one row per token loop)", fmt_bytes(s.search.min_sram_bytes)
+                                              + "  (the rest of the budget buys multi-row tiles)"),
     ]
     if mcu:
         rows += [

@@ -247,14 +247,15 @@ def run_job(cfg: JobConfig, recipe) -> Summary:
     pte = out / "model.pte"
     stamp = Stamp(pte, out / "model.pte.json")  # benchmarks/main_job.py reads input_qparams from it
     made_from = {"checkpoint_sha": sha(ckpt), "calibration": cfg.calibration, "data": data.source,
-                 "backend_sha": backend_sha()}
+                 "backend_sha": backend_sha(), "sram_budget": budget.sram_bytes}
     lower_info = stamp.load(**made_from)
     if lower_info is None or not lower_info.get("input_qparams"):
         example = (torch.zeros((1,) + data.image_shape),)
         calib = calibration(example, cfg.calibration, None, data)
-        # the deployed setting the search budgets (plan_vit): an int8 image in SRAM that the plan may overwrite
-        lower_info = stamp.save(stage_lower(vit, example, calib, pte, overwrite_input=True, int8_input=True),
-                                **made_from)
+        # the deployed setting the search budgets (plan_vit): an int8 image in SRAM that the plan may overwrite,
+        # token loops in the tiles the search's SRAM budget allows
+        lower_info = stamp.save(stage_lower(vit, example, calib, pte, overwrite_input=True, int8_input=True,
+                                            sram_budget=budget.sram_bytes), **made_from)
     else:
         log(f"    reusing {pte}")
     step("quantize_lower", t)
@@ -262,7 +263,8 @@ def run_job(cfg: JobConfig, recipe) -> Summary:
     t = time.time()
     log("4/7 plan: memory report of the deployed blob")
     mem = memory_of_pte(pte)
-    plan_int8 = plan_vit(res.arch)  # what the search (and benchmarks/memory.py) predicts: int8 input, overwritten
+    # what the search predicted: int8 input, overwritten, tiled for its SRAM budget (the .pte must say the same)
+    plan_int8 = plan_vit(res.arch, sram_budget=budget.sram_bytes)
     write_json_atomic(out / "memory.json", mem.to_dict())
     step("plan", t)
 
@@ -312,7 +314,7 @@ def run_job(cfg: JobConfig, recipe) -> Summary:
         search=SearchInfo(val_acc=res.val_acc, planned_sram_bytes=res.sram_bytes, planned_flash_bytes=res.flash_bytes,
                           candidates=len(res.candidates), seconds=res.seconds,
                           path=str(search_path(out, budget.sram_bytes)), latency_ms=res.latency_ms,
-                          binding=res.binding, used=res.used),
+                          binding=res.binding, used=res.used, min_sram_bytes=res.min_sram_bytes),
         test_images=n_eval, fp32_top1=fp32_top1, fp32_top1_full_test=fp32_full,
         int8_top1=mcu_res["top1"] if mcu_res else None,
         memory=MemoryInfo(total_sram_bytes=mem.total_sram_bytes, arena_bytes=mem.arena_bytes,

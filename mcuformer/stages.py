@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 from .errors import UserError, existing_file, find_cause, first_line
 from .io import write_bytes_atomic
 from .pte import ET_IDENTIFIER
+from .targets import DEFAULT_BOARD
 
 PROG = "mcuformer"
 TOOLCHAIN_APT = ("gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm "
@@ -126,7 +127,6 @@ def preset(name: str, threads: int | None):
     return recipe
 
 
-DEFAULT_BOARD = "stm32f746"
 DEFAULT_SRAM = 64 * 1024  # the main job's SRAM budget when neither --board nor --sram is given
 # The main job's latency budget (`run`, `search`; `--latency-ms none` lifts it): on the F746 at 28 px it rules out
 # patch 4 and 2 (the smallest patch-4 sub-net needs ~54 ms), so it binds, and the supernet trains patch 7 only.
@@ -158,18 +158,18 @@ def check_budget(budget, recipe) -> None:
     from mcuformer.nas.predictors.memory import planner_predictor  # noqa: PLC0415
 
     arch = recipe.space.smallest(training_region(recipe))
-    need = planner_predictor(latency=budget.latency_ms is not None)(arch)
+    need = planner_predictor(latency=budget.latency_ms is not None, sram_budget=budget.sram_bytes)(arch)
     broken = budget.violations(need)
     if broken:
         ms = budget.latency_of(need)
         ms_up = math.ceil((ms or 0) * 100) / 100  # rounded up: the option it names must be enough
-        said = {"sram": (f"{budget.sram_bytes:,d} B SRAM", f"--sram {need.total_sram_bytes}"),  # (limit, option)
+        said = {"sram": (f"{budget.sram_bytes:,d} B SRAM", f"--sram {need.min_sram_bytes}"),  # (limit, option)
                 "flash": (f"{budget.flash_bytes or 0:,d} B flash", f"--flash {need.flash_bytes}"),
                 "latency": (f"{budget.latency_ms or 0:g} ms", f"--latency-ms {ms_up:.2f}")}
         raise UserError(
             f"no sub-net of {recipe.space.name} meets the {' and '.join(broken)} budget"
             f"{'s' if len(broken) > 1 else ''} ({' / '.join(said[k][0] for k in broken)}): the smallest "
-            f"({arch.short()}) needs {need.total_sram_bytes:,d} B SRAM and {need.flash_bytes:,d} B flash"
+            f"({arch.short()}) needs {need.min_sram_bytes:,d} B SRAM and {need.flash_bytes:,d} B flash"
             + (f" and {ms:.2f} ms at {budget.clock_hz / 1e6:g} MHz" if ms is not None else "")
             + f" by the backend's planner and predictors; use {' and '.join(said[k][1] for k in broken)} or more")
 
@@ -314,9 +314,12 @@ def load_npy(path: str):
 
 
 def stage_lower(model, example: tuple, calib: list, pte_path: Path, overwrite_input: bool = False,
-                legacy: bool = False, allow_undelegated: bool = False, int8_input: bool = False) -> dict[str, Any]:
+                legacy: bool = False, allow_undelegated: bool = False, int8_input: bool = False,
+                sram_budget: int | None = None) -> dict[str, Any]:
     """quantize (PT2E, MCUFormerQuantizer) -> partition + lower (MCUFormerPartitioner) -> .pte, written atomically.
-    Raises UserError naming every node the backend rejected, and why."""
+    sram_budget: MCUFormerPartitioner's (token loops in the tiles that fit it; None: the default board's; the main
+    job gives the search's, so the .pte is what the search predicted). Raises UserError naming every node the
+    backend rejected, and why."""
     import torch  # noqa: PLC0415
     from tqdm import tqdm  # noqa: PLC0415
 
@@ -344,7 +347,7 @@ def stage_lower(model, example: tuple, calib: list, pte_path: Path, overwrite_in
     try:
         lowered = with_ticker("lower (partition, IR, passes, plan, serialize)",
                               lambda: lower(q, example, overwrite_input=overwrite_input, legacy=legacy,
-                                            int8_input=int8_input))
+                                            int8_input=int8_input, sram_budget=sram_budget))
     except LoweringError as e:
         raise UserError(f"unsupported by MCUFormerBackend: {first_line(e)}") from None
     except Exception as e:  # noqa: BLE001 - a LoweringError wrapped by ExecuTorch's to_backend

@@ -18,25 +18,28 @@ from .io import write_json_atomic
 @dataclass
 class SearchInfo:
     val_acc: float  # inherited supernet weights, on the search's validation split
-    planned_sram_bytes: int  # plan_vit, the backend's planner as the search's predictor
+    planned_sram_bytes: int  # deployed, predicted: plan_vit tiled for the SRAM budget (= memory.total_sram_bytes)
     planned_flash_bytes: int
     candidates: int
     seconds: float
     path: str
     latency_ms: float | None  # predicted by the cost model at the board's clock (None: not predicted)
     binding: str  # the budget the chosen sub-net has least slack on: sram | flash | latency (nas Budget.binding)
-    used: dict[str, float]  # share of each budget it uses (1.0 = at the limit)
+    used: dict[str, float]  # share of each budget it uses (1.0 = at the limit; SRAM: of min_sram_bytes)
+    # what the sub-net needs: its one-row plan (one row per token loop), on which the SRAM budget is judged; the
+    # deployed plan (planned_sram_bytes) spends what the budget leaves on multi-row tiles (None: an older summary)
+    min_sram_bytes: int | None = None
 
 
 @dataclass
 class MemoryInfo:
     """Read back from the deployed .pte's blob (the arena the firmware allocates)."""
-    total_sram_bytes: int  # input + arena
+    total_sram_bytes: int  # input + arena of the deployed (tiled) plan
     arena_bytes: int
     input_bytes: int
     bound_bytes: int  # live-set lower bound of input + arena
     weights_bytes: int
-    plan_vit_int8_input_sram_bytes: int  # what the search predicted for the architecture
+    plan_vit_int8_input_sram_bytes: int  # what the search predicted for the architecture (tiled for the budget)
     within_budget: bool
 
 

@@ -2,6 +2,7 @@
 
     board = BOARDS["stm32f746"]                     # 320 KB SRAM, 1 MB flash, 216 MHz
     model_sram_budget(board)                        # what the model (input + arena) may use of the SRAM
+    DEFAULT_BOARD                                   # the board the backend plans for when told none
     board.ms(instructions)                          # latency at the board's clock, one instruction per cycle
 
 The paper's three MCUs (MCUFormer, NeurIPS 2023). The firmware itself needs SRAM besides the model (stack, runtime
@@ -14,7 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Board", "BOARDS", "board", "firmware_ram_bytes", "model_sram_budget"]
+__all__ = ["Board", "BOARDS", "DEFAULT_BOARD", "board", "firmware_ram_bytes", "model_sram_budget"]
+
+# The one default of every plan of a blob (MCUFormerPartitioner(), plan_vit, the latency and flash predictors, the
+# main job): token loops in the fastest tiles that fit this board's model_sram_budget.
+DEFAULT_BOARD = "stm32f746"
 
 
 @dataclass(frozen=True)

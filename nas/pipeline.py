@@ -6,8 +6,9 @@
     ep = nas.export_subnet(vit)                                                    # torch.export, strict=True
     rep = nas.shape_only_240()                                                     # 240 px, 320 KB, no data
 
-Memory always comes from ``memory_fn`` (default: the backend's planner, ``planner_predictor()``); it is the only
-thing that decides whether a candidate fits.
+Memory always comes from ``memory_fn`` (default: the backend's planner, ``planner_predictor(sram_budget=...)`` for
+the search's SRAM budget, so what it predicts is the blob lowered with that budget); it is the only thing that
+decides whether a candidate fits.
 
 Defaults are sized for the main job on a 2-core CPU (about 6 minutes for supernet + search + fine-tune):
 ``MAIN_JOB`` below. ``BENCHMARK`` is the full recipe (all 55k training images, more epochs).
@@ -28,7 +29,7 @@ from mcuformer.io import write_text_atomic
 from .data import FMNIST, load_fashion_mnist
 from .elastic.supernet import SuperNet
 from .extract import extract
-from .predictors.memory import MemoryFn, paper_formula_predictor, planner_predictor
+from .predictors.memory import MemoryFn, paper_formula_predictor, planner_predictor, sram_need
 from .search.common import Budget, Candidate, MemoryCache, inherited_accuracy, no_feasible
 from .search.evolution import EvoConfig, evolutionary_search
 from .search.rerank import rerank
@@ -114,7 +115,7 @@ def preset_for_data(preset: Preset, image_shape: tuple[int, int, int], num_class
 class SearchResult:
     arch: Arch
     val_acc: float  # inherited weights, on the search validation split
-    sram_bytes: int
+    sram_bytes: int  # deployed: the plan tiled for budget.sram_bytes (what the .pte's memory report shows)
     flash_bytes: int
     budget: Budget
     candidates: list[Candidate] = field(default_factory=list)  # every candidate scored (arch, val acc, sram)
@@ -126,6 +127,7 @@ class SearchResult:
     binding: str = "sram"  # the constraint with the least slack for the chosen sub-net
     used: dict[str, float] = field(default_factory=dict)  # share of each budget the chosen sub-net uses
     rejections: dict[str, int] = field(default_factory=dict)  # distinct rejected sub-nets per broken constraint
+    min_sram_bytes: int | None = None  # what the chosen sub-net needs: one row per token loop (the SRAM budget's)
     reranked: list[dict[str, Any]] = field(default_factory=list)  # the short fine-tunes before choosing (rerank)
 
     @property
@@ -140,6 +142,7 @@ class SearchResult:
             "budget_bytes": self.budget.sram_bytes, "flash_budget_bytes": self.budget.flash_bytes,
             "latency_budget_ms": self.budget.latency_ms, "clock_hz": self.budget.clock_hz,
             "binding": self.binding, "used": self.used, "rejections": self.rejections,
+            "min_sram_bytes": self.min_sram_bytes,
             "region": self.region.to_dict() if self.region else None, "region_history": self.region_history,
             "supernet_path": self.supernet_path, "seconds": self.seconds,
             "candidates": [c.to_dict() for c in self.candidates], "reranked": self.reranked,
@@ -155,7 +158,7 @@ class SearchResult:
                    Region(tuple(reg["patch_sizes"]), tuple(reg["rank_ratios"])) if reg else None,
                    d.get("region_history", []), d.get("supernet_path"), d.get("seconds", 0.0),
                    d.get("instructions"), d.get("binding", "sram"), d.get("used", {}), d.get("rejections", {}),
-                   d.get("reranked", []))
+                   d.get("min_sram_bytes"), d.get("reranked", []))
 
     def save(self, path: str | Path) -> None:
         write_text_atomic(path, json.dumps(self.to_dict(), indent=1))  # mcuformer/io.py: temp + fsync + rename
@@ -220,8 +223,8 @@ def search(
         supernet = load_supernet(supernet)
     if space is None:
         space = supernet.space if isinstance(supernet, SuperNet) else preset.space
-    memory_fn = memory_fn if memory_fn is not None else planner_predictor()
     budget = _budget(budget_bytes, flash_budget, latency_ms, clock_hz)
+    memory_fn = memory_fn if memory_fn is not None else planner_predictor(sram_budget=budget.sram_bytes)
     mem = MemoryCache(memory_fn, budget)
     train_region = training_region(preset, space, mem)
     # fail early (before any training) when even the smallest sub-net is over budget
@@ -255,7 +258,7 @@ def search(
     m = mem(best.arch)
     res = SearchResult(best.arch, best.score, best.sram_bytes, best.flash_bytes, budget, cands + evo.candidates,
                        region, history, sn_path, round(time.time() - t0, 1), best.instructions,
-                       budget.binding(m), budget.used(m), mem.rejections(), reranked)
+                       budget.binding(m), budget.used(m), mem.rejections(), best.min_sram_bytes, reranked)
     res.save(out_dir / f"search_{budget.sram_bytes}.json")
     return res
 
@@ -294,13 +297,13 @@ def best_uniform_baseline(
 ) -> Arch:
     """The hand-designed baseline: the largest (MACs) uniform, full-rank ViT of ``space`` that fits the budgets
     (as in :func:`search`). ``standard``: only ViTs whose attention width equals the embedding."""
-    mem = MemoryCache(memory_fn if memory_fn is not None else planner_predictor(),
-                      _budget(budget_bytes, flash_budget, latency_ms, clock_hz))
+    budget = _budget(budget_bytes, flash_budget, latency_ms, clock_hz)
+    mem = MemoryCache(memory_fn if memory_fn is not None else planner_predictor(sram_budget=budget.sram_bytes), budget)
     region = Region(tuple(patches or space.patch_sizes), space.rank_ratios)
     fitting = [a for a in iter_uniform(space, region, standard=standard) if mem.fits(a)]
     if not fitting:
         raise no_feasible(space, mem, region, 0)
-    return max(fitting, key=lambda a: (macs(a), -mem(a).total_sram_bytes))
+    return max(fitting, key=lambda a: (macs(a), -sram_need(mem(a))))
 
 
 def test_accuracy(vit: torch.nn.Module, data: FMNIST | None = None) -> float:
@@ -327,6 +330,8 @@ def shape_only_240(
     progress: bool = True,
 ) -> ShapeOnlyReport:
     """MCUFormer's space at 240 px: largest networks (MACs) that fit by the backend planner vs the paper formula."""
-    fns = {"planner": memory_fn if memory_fn is not None else planner_predictor(), "paper": paper_formula_predictor}
+    # what fits is judged on the one-row plan; nothing is deployed here, so no tiles (~0.6 s each at 240 px) or latency
+    planner = planner_predictor(latency=False, sram_budget=0) if memory_fn is None else memory_fn
+    fns = {"planner": planner, "paper": paper_formula_predictor}
     return shape_only_search(space, fns, Budget(int(budget_bytes), flash_budget), evo, samples=samples,
                              progress=progress)

@@ -56,7 +56,7 @@ def test_no_command_prints_help(capsys):
                 "planner"]),
     ("train", ["supernet", "finetune", "resume"]),
     ("export", ["torch.export", ".pt2"]),
-    ("lower", ["MCUFormerQuantizer", "--overwrite-input", "MCUFormerPartitioner"]),
+    ("lower", ["MCUFormerQuantizer", "--overwrite-input", "MCUFormerPartitioner", "--sram", "--board"]),
     ("memory", ["--png", "--budget"]),
     ("build", ["--board", "--target", "stm32f746", "QSPI"]),
     ("run-mcu", ["--input", "--output"]),
@@ -109,7 +109,7 @@ def test_budget_nothing_meets_names_the_smallest_need(tmp_path, capsys):
     from mcuformer.backend.memory import plan_vit
     from mcuformer.nas.pipeline import MAIN_JOB, training_region
 
-    need = plan_vit(MAIN_JOB.space.smallest(training_region(MAIN_JOB))).total_sram_bytes
+    need = plan_vit(MAIN_JOB.space.smallest(training_region(MAIN_JOB)), sram_budget=0).total_sram_bytes  # one row
     rc = cli.main(["search", "--budget", "1KB", "--out", str(tmp_path)])
     assert rc == cli.EXIT_USER
     line = _err(capsys)
@@ -298,7 +298,7 @@ def test_summary_json_keeps_its_keys(synthetic_summary, tmp_path):
     assert list(d["memory"]) == ["total_sram_bytes", "arena_bytes", "input_bytes", "bound_bytes", "weights_bytes",
                                  "plan_vit_int8_input_sram_bytes", "within_budget"]
     assert list(d["search"]) == ["val_acc", "planned_sram_bytes", "planned_flash_bytes", "candidates", "seconds",
-                                 "path", "latency_ms", "binding", "used"]
+                                 "path", "latency_ms", "binding", "used", "min_sram_bytes"]
     assert Summary.load(tmp_path / "summary.json") == synthetic_summary
 
 

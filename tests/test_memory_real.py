@@ -90,18 +90,22 @@ def test_memory_cli(lowered, tmp_path):
 @pytest.mark.parametrize("arch", [ARCH, Arch(img_size=28, in_chans=1, num_classes=10, patch_size=4, embed_dim=48,
                                               depth=2, num_heads=(3, 1), head_dim=16, mlp_ratio=(2.0, 4.0),
                                               rank_ratio=(1.0, 0.6))], ids=["p7", "p4"])
-def test_blob_report_is_the_compilers_report(arch):
+@pytest.mark.parametrize("sram_budget", [None, 0], ids=["default", "one-row"])
+def test_blob_report_is_the_compilers_report(arch, sram_budget):
     """The deployed setting (int8 image the plan overwrites): the report read back from the .pte equals plan_vit's,
-    field by field, the pool-aware live-set bound included (the blob carries the planner's views and anchors)."""
+    field by field, the pool-aware live-set bound and the tiles included (the blob carries the planner's views and
+    anchors), by default (the STM32F746's budget: tiled) and with one row per loop (then at the bound)."""
     from mcuformer.backend.memory.report import blob_report, delegate_blobs
     from mcuformer.backend.pipeline import lower, quantize
 
     torch.manual_seed(1)
     x = torch.randn(1, 1, 28, 28)
     q = quantize(ViT(arch).eval(), (x,), [torch.randn(1, 1, 28, 28) for _ in range(4)])
-    pte = lower(q, (x,), overwrite_input=True, int8_input=True).to_pte()
-    got, want = blob_report(deserialize(delegate_blobs(pte)[0])), plan_vit(arch)
-    assert got.input_pool_bytes > 0 and want.efficiency == 1.0
+    pte = lower(q, (x,), overwrite_input=True, int8_input=True, sram_budget=sram_budget).to_pte()
+    got, want = blob_report(deserialize(delegate_blobs(pte)[0])), plan_vit(arch, sram_budget=sram_budget)
+    assert got.input_pool_bytes > 0
+    rows = [t["rows"] for t in got.tiles]
+    assert (want.efficiency == 1.0 and max(rows) == 1) if sram_budget == 0 else max(rows) > 1
     for k in ("arena_bytes", "bound_bytes", "input_bytes", "total_sram_bytes", "flash_bytes", "input_pool_bytes",
               "planned_bytes"):
         assert getattr(got, k) == getattr(want, k), k

@@ -203,8 +203,45 @@ def test_smallest_subnet_needs_the_least_of_everything():
     rng = random.Random(9)
     for _ in range(25):
         m = fn(FMNIST_SMALL_SPACE.sample(rng))
-        assert m.total_sram_bytes >= low.total_sram_bytes and m.flash_bytes >= low.flash_bytes
+        assert m.min_sram_bytes >= low.min_sram_bytes and m.flash_bytes >= low.flash_bytes
         assert m.instructions >= low.instructions
+
+
+def test_search_predicts_the_blob_lowered_with_its_budget(tmp_path):
+    """The search's default predictor is the blob lowered with the search's SRAM budget: the chosen sub-net's
+    predicted SRAM (tiled: the budget's tiles), tiles and instructions are those of MCUFormerPartitioner(
+    sram_budget=budget.sram_bytes)'s blob, and whether it fits (and how much SRAM it uses) is judged on what it
+    needs, its one-row plan (an untrained supernet: the scores do not matter here)."""
+    from mcuformer.backend.cost import default_model
+    from mcuformer.backend.memory import plan_vit
+    from mcuformer.backend.memory.report import delegate_blobs
+    from mcuformer.backend.passes.tile_tokens import tile_report
+    from mcuformer.backend.pipeline import lower, quantize
+    from mcuformer.backend.serialization.serialize import deserialize
+    from mcuformer.nas.predictors.memory import planner_predictor
+    from mcuformer.nas.space import FMNIST_SMALL_SPACE
+    from mcuformer.nas.vit import ViT
+
+    budget = Budget(48 * 1024, 10**9)
+    fn = planner_predictor(sram_budget=budget.sram_bytes)
+    preset = P.Preset(supernet=TrainConfig(epochs=1, device="cpu"), finetune=TrainConfig(epochs=1, device="cpu"),
+                      evo=EvoConfig(population=4, generations=1, num_parents=2), space_evo=None, train_patches=(7,),
+                      val_limit=16)
+    torch.manual_seed(0)
+    res = P.search(budget, out_dir=tmp_path, supernet=SuperNet(FMNIST_SMALL_SPACE), preset=preset,
+                   data=_synthetic(64, FMNIST_SMALL_SPACE), progress=False)
+    need = plan_vit(res.arch, sram_budget=0).total_sram_bytes
+    assert res.min_sram_bytes == need < res.sram_bytes <= budget.sram_bytes  # the budget buys tiles
+    assert res.used["sram"] == need / budget.sram_bytes
+    assert all(c.min_sram_bytes == fn(c.arch).min_sram_bytes for c in res.candidates)
+    x = torch.randn(4, 1, 28, 28)
+    q = quantize(ViT(res.arch).eval(), (x[:1],), [x[i:i + 1] for i in range(4)])
+    lowered = lower(q, (x[:1],), overwrite_input=True, int8_input=True, sram_budget=budget.sram_bytes)
+    (blob,) = delegate_blobs(lowered.to_pte())
+    deployed = deserialize(blob)
+    assert deployed.input_pool_bytes + deployed.arena_bytes == res.sram_bytes == fn(res.arch).total_sram_bytes
+    assert max(t["rows"] for t in tile_report(deployed)) > 1
+    assert res.instructions == pytest.approx(default_model().instructions(deployed), rel=1e-9)
 
 
 def test_search_result_records_budgets_and_binding(tmp_path):

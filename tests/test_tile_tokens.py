@@ -12,10 +12,10 @@ from mcuformer.backend import reference
 from mcuformer.backend.cost import CostModel, default_model
 from mcuformer.backend.memory import plan_program, report_of
 from mcuformer.backend.memory.report import memory_main
-from mcuformer.backend.memory.vit import build_vit_ir, plan_vit
+from mcuformer.backend.memory.vit import build_vit_ir, plan_vit, planned_vit
 from mcuformer.backend.passes import PASSES, run_passes
 from mcuformer.backend.passes import tile_tokens as tt
-from mcuformer.targets import model_sram_budget
+from mcuformer.targets import DEFAULT_BOARD, model_sram_budget
 from test_passes_vit import CASES, arch, randomize
 
 
@@ -86,7 +86,7 @@ def test_every_tiling_is_bit_exact_and_planned_at_the_bound(case, rows, vt):
 @pytest.mark.parametrize("case", [0, 2, 3])
 def test_choice_fits_the_budget_and_more_sram_is_never_slower(case):
     base, x, want = _case(case)
-    smallest = run_passes(copy.deepcopy(base))
+    smallest = run_passes(copy.deepcopy(base), sram_budget=0)
     plan_program(smallest)
     floor = smallest.arena_bytes + smallest.input_pool_bytes
     last_cost = None
@@ -137,9 +137,10 @@ def test_choice_follows_the_shared_cost_model():
 
 def test_tiled_vit_through_executorch_bit_exact(tmp_path, capsys):
     """A ViT lowered with an SRAM budget runs tiled (rows > 1 in the blob) through ExecuTorch's runtime with our C++
-    backend bit-exact with the reference on the blob's program; without a budget the arena is the smallest one.
-    plan_vit with the same budget predicts the blob (arena, tiles, instructions), and `mcuformer memory` shows the
-    tiles."""
+    backend bit-exact with the reference on the blob's program; with sram_budget=0 the arena is the smallest one.
+    The default MCUFormerPartitioner() is the default board's (STM32F746) budget, tiled. plan_vit with the same
+    budget (None: its default, the same board's) predicts the blob (SRAM, arena, tiles, instructions), and
+    `mcuformer memory` shows the tiles."""
     import json
 
     import torch
@@ -160,7 +161,8 @@ def test_tiled_vit_through_executorch_bit_exact(tmp_path, capsys):
     x = rng.standard_normal((6, 1, 28, 28)).astype(np.float32)
     q = quantize(ViT(a).eval(), (torch.from_numpy(x[:1]),), [torch.from_numpy(x[i:i + 1]) for i in range(6)])
     blobs = {}
-    settings = {None: {}, 60_000: {"sram_budget": 60_000}, "stm32f746": {"target": "stm32f746"}}
+    settings = {0: {"sram_budget": 0}, 60_000: {"sram_budget": 60_000}, "stm32f746": {"target": "stm32f746"},
+                None: {}}
     for budget, kw in settings.items():
         ep = torch.export.export(q, (torch.from_numpy(x[:1]),), strict=True)
         edge = to_edge_transform_and_lower(ep, partitioner=[MCUFormerPartitioner(**kw)])
@@ -174,16 +176,21 @@ def test_tiled_vit_through_executorch_bit_exact(tmp_path, capsys):
             want = np.asarray(reference.run(program, [x[i:i + 1]])[0], np.float32)
             assert np.array_equal(np.asarray(got[i], np.float32).view(np.uint32).ravel(), want.view(np.uint32).ravel())
     rows = [s["rows"] for s in tt.tile_report(blobs[60_000])]
-    assert max(rows) > 1 and max(s["rows"] for s in tt.tile_report(blobs[None])) == 1
-    assert blobs[None].arena_bytes < blobs[60_000].arena_bytes <= 60_000
+    assert max(rows) > 1 and max(s["rows"] for s in tt.tile_report(blobs[0])) == 1
+    assert blobs[0].arena_bytes < blobs[60_000].arena_bytes <= 60_000
     # the target's budget: the board's SRAM less the firmware's needs for the program's 10 logits
     assert max(s["rows"] for s in tt.tile_report(blobs["stm32f746"])) > 1
     assert blobs["stm32f746"].arena_bytes <= model_sram_budget("stm32f746", 10)
+    # the default is that board's blob
+    assert tt.tile_report(blobs[None]) == tt.tile_report(blobs["stm32f746"])
+    assert blobs[None].arena_bytes == blobs["stm32f746"].arena_bytes
     for budget, program in blobs.items():  # the float-input export: the frame is read in place
         budget = model_sram_budget(budget, 10) if isinstance(budget, str) else budget
-        rep = plan_vit(a, int8_input=False, overwrite_input=False, sram_budget=budget)
-        assert rep.arena_bytes == program.arena_bytes
-        predicted = tt.tile_report(run_passes(build_vit_ir(a, False, False), sram_budget=budget))
+        predicted, rep = planned_vit(a, int8_input=False, overwrite_input=False, sram_budget=budget)
+        assert rep == plan_vit(a, int8_input=False, overwrite_input=False, sram_budget=budget)
+        assert (rep.arena_bytes, rep.total_sram_bytes) == (program.arena_bytes,
+                                                           program.arena_bytes + program.input_pool_bytes)
+        predicted = tt.tile_report(predicted)
         deployed = tt.tile_report(program)
         assert [(s["rows"], s["iterations"]) for s in predicted] == [(s["rows"], s["iterations"]) for s in deployed]
         assert [s["predicted_instructions"] for s in predicted] == pytest.approx(
@@ -205,7 +212,18 @@ def test_partitioner_target_travels_as_a_compile_spec():
 
     specs = MCUFormerPartitioner(target="stm32f746").delegation_spec.compile_specs
     assert compile_options(specs) == {"overwrite_input": False, "sram_budget": None, "target": "stm32f746"}
+    # the default: neither, resolved to the default board's budget in preprocess (as plan_vit)
+    specs = MCUFormerPartitioner().delegation_spec.compile_specs
+    assert compile_options(specs) == {"overwrite_input": False, "sram_budget": None, "target": None}
+    program = build_vit_ir(arch(**CASES[0]))
+    assert DEFAULT_BOARD == "stm32f746"
+    assert tt.sram_budget_of(program) == tt.sram_budget_of(program, target="stm32f746") == model_sram_budget(
+        "stm32f746", CASES[0].get("classes", 5))
+    specs = MCUFormerPartitioner(sram_budget=0).delegation_spec.compile_specs  # one row per iteration
+    assert compile_options(specs)["sram_budget"] == 0 == tt.sram_budget_of(program, 0)
     with pytest.raises(ValueError, match="give sram_budget or target, not both"):
         MCUFormerPartitioner(sram_budget=60_000, target="stm32f746")
+    with pytest.raises(ValueError, match="sram_budget must be a number of bytes >= 0"):
+        MCUFormerPartitioner(sram_budget=-1)
     with pytest.raises(ValueError, match="unknown board 'stm32f999'"):
         MCUFormerPartitioner(target="stm32f999")

@@ -2,20 +2,22 @@
 
 Builds the IR the lowering produces for `mcuformer.nas.vit.ViT(arch)` (shape-only constants: zero-stride arrays),
 runs the same passes and the same planner as `MCUFormerBackend.preprocess`, and reports. Fast enough for a search
-(a few ms for a 240 px, depth-14 network). Conventions (shared with nas/space.py): tokens = (img // patch)^2 + 1;
+(one row per loop: a few ms for a 240 px, depth-14 network; a budget's tile choice adds ~0.1-0.6 s). Conventions
+(shared with nas/space.py): tokens = (img // patch)^2 + 1;
 attention width = heads * head_dim; MLP hidden = round(mlp_ratio * embed); a linear with rank_ratio < 1 is
 Linear(in, r, no bias) -> Linear(r, out) with r = linear_rank(in, out, ratio) (backend/lowrank.py: None = full rank).
 
-    rep = plan_vit(arch)                     # deployed default: int8 image the delegate may overwrite
+    rep = plan_vit(arch)                     # deployed default: int8 image the delegate may overwrite, tiles
+                                             # for the default board (mcuformer.targets.DEFAULT_BOARD)
     rep.total_sram_bytes, rep.arena_bytes, rep.bound_bytes, rep.flash_bytes
+    plan_vit(arch, sram_budget=0)            # one row per token loop: the least SRAM ViT(arch) runs in
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..ir import Program, Tensor
-from ..passes import run_passes
-from .planner import plan_program
+from .planner import plan_within_budget
 from ..lowrank import linear_rank
 from .report import MemoryReport, report_of
 
@@ -118,13 +120,21 @@ def build_vit_ir(arch, int8_input: bool = True, overwrite_input: bool = True) ->
     return p
 
 
+def planned_vit(arch, int8_input: bool = True, overwrite_input: bool = True, passes=None,
+                sram_budget: int | None = None) -> tuple[Program, MemoryReport]:
+    """plan_vit's planned program (the blob's, constants shape-only) with its report, for predictors that read
+    more from the program (the cost model, the serialized size) without running the passes again."""
+    program, placement = plan_within_budget(lambda: build_vit_ir(arch, int8_input, overwrite_input), sram_budget,
+                                            passes=passes)
+    return program, report_of(program, placement, arch=arch)
+
+
 def plan_vit(arch, int8_input: bool = True, overwrite_input: bool = True, passes=None,
              sram_budget: int | None = None) -> MemoryReport:
     """Plans ViT(arch) as the backend would deploy it. Default: an int8 image input the delegate may overwrite
     (MCUFormerPartitioner(overwrite_input=True)), in SRAM. int8_input=False models the float-input export: the
     float frame is read in place and quantized patch row by patch row (one patch row of int8 pixels in the arena),
-    so it does not count against SRAM. sram_budget: MCUFormerPartitioner's (token loops in the multi-row tiles that
-    fit it, chosen as the backend chooses them)."""
-    program = run_passes(build_vit_ir(arch, int8_input, overwrite_input), passes, sram_budget)
-    placement = plan_program(program)
-    return report_of(program, placement, arch=arch)
+    so it does not count against SRAM. sram_budget: MCUFormerPartitioner's, token loops in the multi-row tiles
+    that fit it, chosen as the backend chooses them: None the default board's budget (what
+    MCUFormerPartitioner() deploys), 0 one row per iteration (the least SRAM the network runs in)."""
+    return planned_vit(arch, int8_input, overwrite_input, passes, sram_budget)[1]

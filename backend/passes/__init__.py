@@ -30,7 +30,8 @@ PASSES = [
 
 
 def run_passes(program: Program, passes=None, sram_budget: int | None = None) -> Program:
-    """sram_budget (bytes) lets tile_tokens spend SRAM on multi-row tiles; None keeps the smallest arena."""
+    """sram_budget (bytes of input pool + arena) lets tile_tokens spend SRAM on multi-row tiles: None the default
+    board's budget (tile_tokens.sram_budget_of), 0 none (one row per iteration, the smallest arena)."""
     names = None if passes is None else set(passes)
     for name, fn in PASSES:
         if names is None or name in names:

@@ -15,8 +15,9 @@ Every rewrite is exact (each op is the same op on more rows, on a slice of its o
 The tile of each stage is chosen by `choose_tiles(program, budget)`, a pure function: per stage the R with the
 fewest predicted instructions (the shared cost model of backend/cost, the one the search's latency predictor uses)
 whose live bytes fit the budget (stages run one after the other, so each stage's peak
-depends only on its own tile). `run(program, sram_budget)` applies it; sram_budget None keeps one row per iteration
-(the smallest arena: what plan_vit and the search predict).
+depends only on its own tile). `run(program, sram_budget)` applies it for `sram_budget_of(program, sram_budget)`:
+None is the default board's budget (mcuformer.targets.DEFAULT_BOARD), 0 keeps one row per iteration (the smallest
+arena: the least SRAM the network runs in).
 """
 from __future__ import annotations
 
@@ -419,11 +420,31 @@ def tile_report(program: Program, model: CostModel | None = None) -> list[dict]:
     return out
 
 
+def check_budget_options(sram_budget: int | None, target: str | None) -> None:
+    if sram_budget is not None and target is not None:
+        raise ValueError("give sram_budget or target, not both")
+    if sram_budget is not None and int(sram_budget) < 0:
+        raise ValueError(f"sram_budget must be a number of bytes >= 0, got {sram_budget}")
+
+
+def sram_budget_of(program: Program, sram_budget: int | None = None, target: str | None = None) -> int:
+    """The bytes of planned memory (input pool + arena) the tiles may fill: `sram_budget` when given (0: one row per
+    iteration), else the SRAM of `target` (default mcuformer.targets.DEFAULT_BOARD) less what the firmware itself
+    needs for the program's outputs (`model_sram_budget`)."""
+    check_budget_options(sram_budget, target)
+    if sram_budget is not None:
+        return int(sram_budget)
+    from mcuformer.targets import DEFAULT_BOARD, model_sram_budget  # noqa: PLC0415 - reads the calibration
+
+    return model_sram_budget(target or DEFAULT_BOARD, sum(program.tensors[i].numel for i in program.outputs))
+
+
 def run(program: Program, sram_budget: int | None = None) -> Program:
     from ..memory.planner import plan_program
 
     program = split_kv(program)
-    if sram_budget is None:
+    sram_budget = sram_budget_of(program, sram_budget)
+    if sram_budget == 0:  # nothing to spend: skip the tile choice, whose every candidate would be refused
         return program
     vt = transpose_v(_fork(program, planned=True))
     plan_program(vt)
@@ -432,5 +453,5 @@ def run(program: Program, sram_budget: int | None = None) -> Program:
     return tile(program, choose_tiles(program, sram_budget))
 
 
-__all__ = ["CANDIDATES", "choose_tiles", "stage_costs", "run", "split_kv", "stages", "tile", "tile_report",
-           "transpose_v"]
+__all__ = ["CANDIDATES", "check_budget_options", "choose_tiles", "stage_costs", "run", "split_kv", "sram_budget_of",
+           "stages", "tile", "tile_report", "transpose_v"]

@@ -29,8 +29,10 @@ def load_packed_vit(path: Path):
     return vit.eval(), st
 
 
-def deploy_and_eval(vit, data, work: Path, name: str, qemu_images: int, skip_qemu: bool) -> dict[str, Any]:
-    """int8-input .pte (what plan_vit budgets), 10k test images through ExecuTorch's runtime, memory, QEMU."""
+def deploy_and_eval(vit, data, work: Path, name: str, qemu_images: int, skip_qemu: bool,
+                    sram_budget: int) -> dict[str, Any]:
+    """int8-input .pte (what plan_vit budgets) tiled for the search's `sram_budget`, 10k test images through
+    ExecuTorch's runtime, memory, QEMU."""
     from mcuformer.backend.memory import plan_vit
     from mcuformer.backend.memory.report import blob_report
     from mcuformer.backend.pipeline import lower, quantize
@@ -42,7 +44,7 @@ def deploy_and_eval(vit, data, work: Path, name: str, qemu_images: int, skip_qem
     calib = calibration_images(data)  # the main job's calibration: the same network gives the same .pte
     example = (calib[0],)
     q = quantize(vit, example, calib)
-    lowered = lower(q, example, overwrite_input=True, int8_input=True)
+    lowered = lower(q, example, overwrite_input=True, int8_input=True, sram_budget=sram_budget)
     scale, zp = lowered.input_qparams
     assert lowered.undelegated_ops() == [], lowered.undelegated_ops()
     blob = lowered.programs()[0]
@@ -50,7 +52,7 @@ def deploy_and_eval(vit, data, work: Path, name: str, qemu_images: int, skip_qem
     pte_path = work / f"{name}.pte"
     pte_path.write_bytes(pte)
     rep = blob_report(blob)
-    plan = plan_vit(arch)
+    plan = plan_vit(arch, sram_budget=sram_budget)
     lower_s = time.time() - t0
 
     t0 = time.time()
@@ -135,7 +137,7 @@ def cmd_scratch(a: argparse.Namespace) -> int:
     vit = finetune(arch, cfg, Path(a.work) / f"scratch_{a.budget * KB}", data=data, progress=False).eval()
     secs = time.time() - t0
     fp32 = evaluate(vit, data.test)
-    dep = deploy_and_eval(vit, data, Path(a.work), f"scratch_{a.budget * KB}", 0, True)
+    dep = deploy_and_eval(vit, data, Path(a.work), f"scratch_{a.budget * KB}", 0, True, a.budget * KB)
     side = common.RESULTS / "nas_scratch.json"
     extra = json.loads(side.read_text()) if side.exists() else {}
     extra[str(a.budget * KB)] = {
@@ -179,7 +181,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         vit, st = load_packed_vit(bundle / f"ft_{sram}.pt")
         row: dict[str, Any] = {"budget_bytes": sram, "flash_budget_bytes": flash}
         fp32 = evaluate(vit, data.test)
-        dep = deploy_and_eval(vit, data, work, f"searched_{sram}", a.qemu_images, a.skip_qemu)
+        dep = deploy_and_eval(vit, data, work, f"searched_{sram}", a.qemu_images, a.skip_qemu, sram)
         row.update({
             "sram_bytes": dep["sram_bytes"], "searched_int8_top1": dep["int8_top1"], "searched_fp32_top1": fp32,
             "searched_arch": vit.arch.to_dict(), "searched_short": vit.arch.short(), "searched_macs": macs(vit.arch),
@@ -200,7 +202,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         if bases:
             val, stem, bv, bst = max(bases, key=lambda t: t[0])
             bfp32 = evaluate(bv, data.test)
-            bdep = deploy_and_eval(bv, data, work, f"baseline_{sram}", a.qemu_images, a.skip_qemu)
+            bdep = deploy_and_eval(bv, data, work, f"baseline_{sram}", a.qemu_images, a.skip_qemu, sram)
             row.update({
                 "baseline_int8_top1": bdep["int8_top1"], "baseline_fp32_top1": bfp32,
                 "baseline_sram_bytes": bdep["sram_bytes"], "baseline_flash_bytes": bdep["weights_bytes"],

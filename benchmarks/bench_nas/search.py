@@ -19,16 +19,16 @@ from .report import load, save
 def baseline_candidates(sram: int, flash: int, patches: tuple[int, ...] | None = None) -> list[Arch]:
     """For each patch size (all of FMNIST_SPACE's, or ``patches``), the largest-MACs standard uniform full-rank ViT
     of FMNIST_SPACE that fits both budgets."""
-    from mcuformer.nas.predictors.memory import planner_predictor
+    from mcuformer.nas.predictors.memory import planner_predictor, sram_need
     from mcuformer.nas.search.common import Budget, MemoryCache
     from mcuformer.nas.space import iter_uniform
 
-    mem = MemoryCache(planner_predictor(), Budget(sram, flash))
+    mem = MemoryCache(planner_predictor(sram_budget=sram), Budget(sram, flash))
     out = []
     for p in patches or FMNIST_SPACE.patch_sizes:
         fit = [a for a in iter_uniform(FMNIST_SPACE, standard=True) if a.patch_size == p and mem.fits(a)]
         if fit:
-            out.append(max(fit, key=lambda a: (macs(a), -mem(a).total_sram_bytes)))
+            out.append(max(fit, key=lambda a: (macs(a), -sram_need(mem(a)))))
     return out
 
 

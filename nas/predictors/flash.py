@@ -14,13 +14,13 @@ import functools
 from dataclasses import dataclass
 
 from mcuformer.backend.cost import default_model
-from mcuformer.backend.memory import plan_program
+from mcuformer.backend.ir import Program
 from mcuformer.backend.serialization.serialize import serialize
 
 from ..space import Arch
 from .latency import scheduled_program
 
-__all__ = ["FlashEstimate", "predict_flash", "firmware_overheads"]
+__all__ = ["FlashEstimate", "flash_of", "predict_flash", "firmware_overheads"]
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,13 @@ def firmware_overheads() -> dict[str, int]:
 
 
 @functools.lru_cache(maxsize=4096)
-def predict_flash(arch: Arch) -> FlashEstimate:
-    program = scheduled_program(arch)
-    plan_program(program)
+def predict_flash(arch: Arch, sram_budget: int | None = None) -> FlashEstimate:
+    """The flash of the blob MCUFormerPartitioner(sram_budget=...) deploys (None: MCUFormerPartitioner()'s)."""
+    return flash_of(scheduled_program(arch, sram_budget))
+
+
+def flash_of(program: Program) -> FlashEstimate:
+    """The flash of a planned program's blob (plan_vit's builder: shape-only constants)."""
     fw = firmware_overheads()
     blob = len(serialize(program)) + round(fw["blob_bytes_per_tensor"] * len(program.tensors))
     return FlashEstimate(int(fw["flash_bytes"]), blob + int(fw["pte_overhead_bytes"]), program.weight_bytes())

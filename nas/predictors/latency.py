@@ -5,7 +5,7 @@
     lat.ms(arch, clock_hz=216e6)             # one instruction per cycle: QEMU models no caches or wait states
 
 The program is the one the backend deploys for ViT(arch): `build_vit_ir` (plan_vit's builder) and the backend's
-passes; the cost of each of its ops is `CostModel`'s. Nothing here knows a kernel.
+passes and planner; the cost of each of its ops is `CostModel`'s. Nothing here knows a kernel.
 """
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ import functools
 
 from mcuformer.backend.cost import CostModel, default_model
 from mcuformer.backend.ir import Program
-from mcuformer.backend.memory.vit import build_vit_ir
-from mcuformer.backend.passes import run_passes
+from mcuformer.backend.memory.vit import planned_vit
 
 from ..space import Arch
 
@@ -22,13 +21,15 @@ __all__ = ["LatencyPredictor", "scheduled_program"]
 
 
 def scheduled_program(arch: Arch, sram_budget: int | None = None) -> Program:
-    """The fused and scheduled (unplanned) program of ViT(arch), deployed default: an int8 image it may overwrite;
-    sram_budget: MCUFormerPartitioner(sram_budget=...)'s, token loops in the tiles the backend picks for it."""
-    return run_passes(build_vit_ir(arch), sram_budget=sram_budget)
+    """The fused, scheduled and planned program of ViT(arch) (plan_vit's), deployed default: an int8 image it may
+    overwrite; sram_budget: MCUFormerPartitioner(sram_budget=...)'s, token loops in the tiles the backend picks for
+    it (None: the default board's budget, as MCUFormerPartitioner(); 0: one row per iteration)."""
+    return planned_vit(arch, sram_budget=sram_budget)[0]
 
 
 class LatencyPredictor:
-    """sram_budget: predicts the blob MCUFormerPartitioner(sram_budget=...) deploys (None: one row per iteration)."""
+    """sram_budget: predicts the blob MCUFormerPartitioner(sram_budget=...) deploys (None: MCUFormerPartitioner()'s,
+    the default board's budget; 0: one row per iteration)."""
 
     def __init__(self, model: CostModel | None = None, sram_budget: int | None = None) -> None:
         self.model = model or default_model()

@@ -14,7 +14,7 @@ import torch
 from mcuformer.io import write_text_atomic
 
 from ..data import Split
-from ..predictors.memory import MemoryFn
+from ..predictors.memory import MemoryFn, sram_need
 from ..space import Arch, NoFeasibleArch, Region, SearchSpace, flash_lower_bound, macs
 
 __all__ = ["Candidate", "Budget", "MemoryCache", "AccuracyFn", "inherited_accuracy", "smallest_need", "CONSTRAINTS"]
@@ -28,7 +28,9 @@ CONSTRAINTS = ("sram", "flash", "latency")
 @dataclass(frozen=True)
 class Budget:
     """What a deployed sub-net may use: SRAM (plan_vit's input + arena), flash (firmware + .pte) and latency
-    (predicted instructions / ``clock_hz``). ``None``: no limit. ``mcuformer.targets`` has the boards' values."""
+    (predicted instructions / ``clock_hz``). ``None``: no limit. ``mcuformer.targets`` has the boards' values.
+    SRAM is judged on what a sub-net needs (``sram_need``: its one-row plan), not on its deployed plan, whose tiles
+    fill the budget by design; flash and latency on the deployed blob's (tiled for ``sram_bytes``)."""
 
     sram_bytes: int
     flash_bytes: int | None = None
@@ -51,7 +53,7 @@ class Budget:
 
     def used(self, mem: Any) -> dict[str, float]:
         """What `mem` uses of each limited resource, as a share of its budget (1.0 = exactly at the limit)."""
-        out = {"sram": mem.total_sram_bytes / self.sram_bytes}
+        out = {"sram": sram_need(mem) / self.sram_bytes}
         if self.flash_bytes is not None:
             out["flash"] = mem.flash_bytes / self.flash_bytes
         if self.latency_ms is not None:
@@ -83,23 +85,24 @@ class Candidate:
     """One architecture the search looked at, with what it learned about it (for tables and Pareto plots)."""
 
     arch: Arch
-    sram_bytes: int
+    sram_bytes: int  # deployed: the plan tiled for the search's SRAM budget
     flash_bytes: int
     fits: bool
     score: float | None = None  # validation accuracy with inherited weights (or MACs for the shape-only search)
     macs: int = 0
     source: str = ""  # init | mutation | crossover | region-sample
     instructions: float | None = None  # predicted Cortex-M7 instructions per inference (None: not predicted)
+    min_sram_bytes: int | None = None  # what it needs: one row per token loop (sram_need; None: sram_bytes)
 
     def to_dict(self) -> dict[str, Any]:
         return {"arch": self.arch.to_dict(), "sram_bytes": self.sram_bytes, "flash_bytes": self.flash_bytes,
                 "fits": self.fits, "score": self.score, "macs": self.macs, "source": self.source,
-                "instructions": self.instructions, "short": self.arch.short()}
+                "instructions": self.instructions, "short": self.arch.short(), "min_sram_bytes": self.min_sram_bytes}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Candidate":
         return cls(Arch.from_dict(d["arch"]), d["sram_bytes"], d["flash_bytes"], d["fits"], d["score"],
-                   d.get("macs", 0), d.get("source", ""), d.get("instructions"))
+                   d.get("macs", 0), d.get("source", ""), d.get("instructions"), d.get("min_sram_bytes"))
 
 
 class MemoryCache:
@@ -145,7 +148,7 @@ class MemoryCache:
             return Candidate(arch, -1, flash_lower_bound(arch), False, score, macs(arch), source)
         m = self(arch)
         return Candidate(arch, int(m.total_sram_bytes), int(m.flash_bytes), self.budget.fits(m), score, macs(arch),
-                         source, getattr(m, "instructions", None))
+                         source, getattr(m, "instructions", None), sram_need(m))
 
 
 def smallest_need(space: SearchSpace, mem: MemoryCache, region: Region | None = None) -> str:
@@ -155,7 +158,7 @@ def smallest_need(space: SearchSpace, mem: MemoryCache, region: Region | None = 
     a = space.smallest(region or space.full_region())
     m = mem(a)
     ms = mem.budget.latency_of(m)
-    return (f"the smallest sub-net of {space.name} ({a.short()}) needs {m.total_sram_bytes} B SRAM, "
+    return (f"the smallest sub-net of {space.name} ({a.short()}) needs {sram_need(m)} B SRAM, "
             f"{m.flash_bytes} B flash" + ("" if ms is None else f" and {ms:.2f} ms at "
                                             f"{mem.budget.clock_hz / 1e6:g} MHz"))
 
