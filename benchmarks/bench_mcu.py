@@ -1,7 +1,7 @@
 """Cortex-M7 cost of MCUFormer ViTs on the emulated board (QEMU mps2-an500 with the STM32F746's budgets).
 
     .venv/bin/python -m benchmarks.bench_mcu [--quick] [--out benchmarks/results/mcu.json] [--sram-budget BYTES]
-                                             [--budget-table-only] [--tradeoff-only [--tradeoff-qemu]] [--anchor-only]
+                                             [--tradeoff-only [--tradeoff-qemu]] [--anchor-only]
 
 Cost = executed instructions, counted exactly by the QEMU TCG plugin (tools/qemu_plugin): per inference, per op
 (op kind), per kernel function. QEMU models no pipeline, caches or wait states, so ms at 216 MHz below is
@@ -21,7 +21,6 @@ backend spends on multi-token tiles (the rows x iterations of each token loop ar
 Cortex-M7 DSP kernels (cm7) and with the scalar reference kernels (ref); the outputs must be identical (checked).
 MACs per op come from the lowered program's shapes times the number of calls the plugin saw. "dispatch_per_op_call"
 is the runner's own instructions (op loop, address resolution, profiling hook) per op call.
-"sram_budget_table": instructions per inference of the imagenet and fmnist models against the SRAM budget.
 "models.imagenet.sram_tradeoff": the ImageNet network's tiles, predicted instructions (the shared cost model, as the
 search predicts) and, with --tradeoff-qemu, QEMU's count, against the SRAM budget, for an int8 image the plan overwrites
 (the deployed default: the image is in SRAM) and an int8 frame read in place (e.g. from SDRAM).
@@ -189,9 +188,8 @@ def run_model(name, arch, workdir: Path, n_images: int, sram_budget: int | None)
 
 # The F746's budget for the model's plan (input pool + arena): 320 KB less the firmware's own needs (1000 logits).
 F746_BUDGET = model_sram_budget("stm32f746", 1000)
-# The SRAM budgets of the trade-off table (bytes of planned memory: input pool + arena), per model.
-BUDGETS = {"imagenet": [32 << 10, 64 << 10, 128 << 10, 256 << 10, F746_BUDGET],
-           "fmnist": [8 << 10, 16 << 10, 32 << 10, 64 << 10]}
+# The SRAM budgets of the ImageNet network's trade-off table (bytes of planned memory: input pool + arena).
+TRADEOFF_BUDGETS = [32 << 10, 64 << 10, 128 << 10, 256 << 10, F746_BUDGET]
 # The int8-input deployments of the trade-off table: (name, the delegate may overwrite its input).
 TRADEOFF_INPUTS = (("image_in_sram", True), ("frame_in_place", False))
 
@@ -210,7 +208,7 @@ def sram_tradeoff(arch, workdir: Path | None) -> list[dict]:
     q = quantized(arch) if workdir is not None else None
     for mode, overwrite in TRADEOFF_INPUTS:
         smallest = plan_vit(arch, True, overwrite, sram_budget=0).total_sram_bytes  # one row per iteration
-        for budget in BUDGETS["imagenet"]:
+        for budget in TRADEOFF_BUDGETS:
             program, rep = planned_vit(arch, True, overwrite, sram_budget=budget)  # plan_vit's
             tiles = tile_tokens.tile_report(program)
             try:
@@ -323,12 +321,6 @@ def print_tables(results: dict) -> None:
                   f"{b['instructions'] / a['instructions']:>8.2f}{a['calls']:>9,.0f}"
                   f"{a['work']:>12,.0f} {a['unit'][:1]}{fmt(a['per_unit']):>10}{fmt(b['per_unit']):>10}"
                   f"{fmt(mpi, 3):>14}{fmt(mpi_r, 3):>7}")
-    for name, rows in results.get("sram_budget_table", {}).items():
-        print(f"\n== {name}: instructions per inference against the SRAM budget (planned memory: pool + arena)")
-        print(f"{'budget':>10}{'fits':>6}{'planned':>10}{'RAM':>10}{'instructions':>16}{'ms@216MHz':>11}{'rows':>6}")
-        for t in rows:
-            print(f"{t['sram_budget']:>10,}{str(t['fits']):>6}{t['planned_bytes']:>10,}{t['ram_bytes']:>10,}"
-                  f"{t['instructions']:>16,}{t['ms_at_216MHz_lower_bound']:>11.1f}{t['max_rows']:>6}")
     tradeoff = results.get("models", {}).get("imagenet", {}).get("sram_tradeoff")
     if tradeoff:
         print("\n== imagenet: tiles against the SRAM budget (int8 input; planned memory: pool + arena)")
@@ -353,9 +345,6 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="imagenet model with depth 2 instead of 12")
     ap.add_argument("--images", type=int, default=1, help="inferences per model run (cost is data-independent)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "mcu.json"))
-    ap.add_argument("--budget-table-only", action="store_true",
-                    help="only (re)compute the SRAM-budget tables, merged into the --out JSON")
-    ap.add_argument("--no-budget-table", action="store_true", help="skip the SRAM-budget tables")
     ap.add_argument("--tradeoff-only", action="store_true",
                     help="only (re)compute models.imagenet.sram_tradeoff (predicted), merged into the --out JSON")
     ap.add_argument("--tradeoff-qemu", action="store_true", help="the trade-off table with QEMU counts too (slow)")
@@ -385,25 +374,18 @@ def main(argv=None) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=1, default=float))
         return 0
-    if a.budget_table_only:
-        results = json.loads(Path(a.out).read_text())
-    else:
-        results = {"cost_model": "executed instructions on QEMU mps2-an500 (Cortex-M7), exact plugin counts; "
-                                 "ms = instructions / 216 MHz, a lower bound",
-                   "models": {}}
-        with tempfile.TemporaryDirectory(prefix="bench-mcu-") as d:
-            for name, arch in archs(a.quick).items():
-                print(f"[{name}] building and running ...", file=sys.stderr, flush=True)
-                results["models"][name] = run_model(name, arch, Path(d), a.images, budget)
-        results["anchor_kernels"] = anchor_kernels(results["models"]["anchor"])
-        for r in results["models"].values():
-            r.pop("program", None)
+    results = {"cost_model": "executed instructions on QEMU mps2-an500 (Cortex-M7), exact plugin counts; "
+                             "ms = instructions / 216 MHz, a lower bound",
+               "models": {}}
+    with tempfile.TemporaryDirectory(prefix="bench-mcu-") as d:
+        for name, arch in archs(a.quick).items():
+            print(f"[{name}] building and running ...", file=sys.stderr, flush=True)
+            results["models"][name] = run_model(name, arch, Path(d), a.images, budget)
+    results["anchor_kernels"] = anchor_kernels(results["models"]["anchor"])
+    for r in results["models"].values():
+        r.pop("program", None)
     with tempfile.TemporaryDirectory(prefix="bench-mcu-") as d:
         results["models"]["imagenet"]["sram_tradeoff"] = sram_tradeoff(archs(a.quick)["imagenet"], Path(d))
-    if not a.no_budget_table:
-        with tempfile.TemporaryDirectory(prefix="bench-mcu-") as d:
-            results["sram_budget_table"] = {name: budget_table(name, archs(a.quick)[name], Path(d))
-                                            for name in BUDGETS}
     print_tables(results)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(results, indent=1, default=float))
