@@ -171,7 +171,7 @@ class SearchResult:
 def training_region(preset: Preset, space: SearchSpace | None = None, mem: MemoryCache | None = None) -> Region:
     """The part of the space the preset's supernet is trained on (its patch sizes, every rank ratio). With the
     budgets (``mem``), a patch size whose smallest sub-net breaks them is left out: the search could never pick it,
-    and training it would take steps from those it can (at 28 px a 50 ms latency budget rules out patch 4 and 2)."""
+    and training it would take steps from those it can (at 28 px a 50 ms latency budget rules out patch 2)."""
     space = space or preset.space
     patches = tuple(p for p in space.patch_sizes if p in preset.train_patches) or space.patch_sizes
     if mem is not None:

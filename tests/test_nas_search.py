@@ -263,14 +263,16 @@ def test_supernet_trains_only_patch_sizes_the_budget_admits():
     """A latency budget that no patch-4 or patch-2 sub-net meets leaves those patch sizes out of the supernet's
     training region (the backend's predictors decide); without budgets the preset's region is kept."""
     from mcuformer.nas.predictors.memory import planner_predictor
-    from mcuformer.nas.space import FMNIST_SMALL_SPACE, Region
+    from mcuformer.nas.space import Region
 
+    space = P.BENCHMARK.space
     fn = planner_predictor(latency=True)
-    ms = {p: Budget(1 << 30).latency_of(fn(FMNIST_SMALL_SPACE.smallest(Region((p,), FMNIST_SMALL_SPACE.rank_ratios))))
-          for p in (7, 4)}
-    assert ms[7] < ms[4]
-    between = (ms[7] + ms[4]) / 2
-    tight = P.training_region(P.MAIN_JOB, mem=MemoryCache(fn, Budget(1 << 30, None, latency_ms=between)))
-    assert tight.patch_sizes == (7,)
-    loose = P.training_region(P.MAIN_JOB, mem=MemoryCache(fn, Budget(1 << 30, None, latency_ms=2 * ms[4])))
-    assert loose.patch_sizes == P.training_region(P.MAIN_JOB).patch_sizes == (7, 4)
+    ms = {p: Budget(1 << 30).latency_of(fn(space.smallest(Region((p,), space.rank_ratios)))) for p in (7, 4, 2)}
+    assert ms[7] < ms[4] < ms[2]
+
+    def region(latency_ms):
+        return P.training_region(P.BENCHMARK, mem=MemoryCache(fn, Budget(1 << 30, None, latency_ms=latency_ms)))
+
+    assert region((ms[7] + ms[4]) / 2).patch_sizes == (7,)
+    assert region((ms[4] + ms[2]) / 2).patch_sizes == (7, 4)
+    assert region(2 * ms[2]).patch_sizes == P.training_region(P.BENCHMARK).patch_sizes == (7, 4, 2)
