@@ -10,7 +10,7 @@ from torch.export import ExportedProgram
 
 from . import ir
 from .lowering import Lowering
-from .memory.planner import plan_within_budget
+from .passes import plan_within_budget
 from .ops import RULES_BY_TARGET
 from .serialization.serialize import serialize
 

@@ -50,7 +50,7 @@ def board(name: str) -> Board:
 def firmware_ram_bytes(num_classes: int = 10) -> int:
     """SRAM the firmware uses besides the model's input and arena (stack, .data, .bss with the float logits,
     canaries), measured."""
-    from mcuformer.nas.predictors.flash import firmware_overheads  # noqa: PLC0415 - loads the calibration
+    from mcuformer.backend.cost import firmware_overheads  # noqa: PLC0415 - loads the calibration
 
     return int(firmware_overheads()["ram_bytes"]) + 4 * num_classes
 

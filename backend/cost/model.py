@@ -310,6 +310,16 @@ def default_model() -> CostModel:
     return _DEFAULT
 
 
+def firmware_overheads() -> dict[str, int]:
+    """{"flash_bytes": firmware without a model, "pte_overhead_bytes": .pte minus blob, "blob_bytes_per_tensor",
+    "ram_bytes": SRAM the firmware needs besides the model's input, arena and logits}, as measured for the
+    calibrated runtime."""
+    fw = default_model().meta.get("firmware")
+    if not fw:
+        raise KeyError("calibration.json has no firmware measurements: run benchmarks/bench_latency.py")
+    return fw
+
+
 def instructions(program: Program, model: CostModel | None = None) -> float:
     return (model or default_model()).instructions(program)
 

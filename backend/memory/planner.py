@@ -12,7 +12,6 @@ anchored buffer travels with its anchor as one unit. `plan_program` runs them al
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 from ..ir import Program
 from .liveness import Buffer, buffers
@@ -219,27 +218,3 @@ def plan_program(program: Program, planners=None) -> Placement:
     program.input_pool_bytes = pool
     program.arena_bytes = placement.arena_bytes
     return placement
-
-
-def plan_within_budget(build: Callable[[], Program], sram_budget: int | None = None, target: str | None = None,
-                       passes=None) -> tuple[Program, Placement]:
-    """Runs the passes on `build()` and plans it, token loops in the tiles that fit the budget (bytes of input pool
-    + arena: tile_tokens.sram_budget_of, sram_budget, else target's, else the default board's; 0 one row per
-    iteration). The one schedule of MCUFormerBackend.preprocess and of plan_vit. The tile choice already checks its
-    plan; should the final plan (after the later passes) still exceed the budget, the budget given to the tile
-    choice shrinks by the excess until it fits (or no tiles are left); each try builds the program anew (the passes
-    change it)."""
-    from ..passes import run_passes  # noqa: PLC0415 - tile_tokens plans: the passes import this module lazily
-    from ..passes.tile_tokens import sram_budget_of, tile_report  # noqa: PLC0415
-
-    limit = budget = None
-    while True:
-        program = build()
-        limit = sram_budget_of(program, sram_budget, target) if limit is None else limit
-        budget = limit if budget is None else budget
-        program = run_passes(program, passes, budget)
-        placement = plan_program(program)
-        excess = program.input_pool_bytes + program.arena_bytes - limit
-        if excess <= 0 or budget == 0 or all(s["rows"] == 1 for s in tile_report(program)):
-            return program, placement
-        budget = max(0, budget - excess)

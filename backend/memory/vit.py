@@ -17,7 +17,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Program, Tensor
-from .planner import plan_within_budget
 from ..lowrank import linear_rank
 from .report import MemoryReport, report_of
 
@@ -124,6 +123,8 @@ def planned_vit(arch, int8_input: bool = True, overwrite_input: bool = True, pas
                 sram_budget: int | None = None) -> tuple[Program, MemoryReport]:
     """plan_vit's planned program (the blob's, constants shape-only) with its report, for predictors that read
     more from the program (the cost model, the serialized size) without running the passes again."""
+    from ..passes import plan_within_budget  # noqa: PLC0415 - the passes import this package (tile_tokens plans)
+
     program, placement = plan_within_budget(lambda: build_vit_ir(arch, int8_input, overwrite_input), sram_budget,
                                             passes=passes)
     return program, report_of(program, placement, arch=arch)

@@ -5,10 +5,15 @@ Each pass is one file with `run(program) -> program`; every one is bit-exact wit
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Callable
+
 from ..ir import Program
 from . import (canon_attention, canon_movement, compact, fold_conv_tokens, fold_linear_lut, fold_transpose_matmul,
                inplace, remove_identity_rescale, schedule_blocks, schedule_patch_embed, schedule_tail, tile_tokens,
                views)
+
+if TYPE_CHECKING:
+    from ..memory.planner import Placement
 
 PASSES = [
     ("fold_conv_tokens", fold_conv_tokens.run),  # Conv2d -> Reshape -> Permute  ==>  Conv2d(tokens_layout)
@@ -39,4 +44,27 @@ def run_passes(program: Program, passes=None, sram_budget: int | None = None) ->
     return program
 
 
-__all__ = ["PASSES", "run_passes"]
+def plan_within_budget(build: Callable[[], Program], sram_budget: int | None = None, target: str | None = None,
+                       passes=None) -> tuple[Program, Placement]:
+    """Runs the passes on `build()` and plans it, token loops in the tiles that fit the budget (bytes of input pool
+    + arena: tile_tokens.sram_budget_of, sram_budget, else target's, else the default board's; 0 one row per
+    iteration). The one schedule-and-plan of MCUFormerBackend.preprocess and of plan_vit. The tile choice already
+    checks its plan; should the final plan (after the later passes) still exceed the budget, the budget given to the tile
+    choice shrinks by the excess until it fits (or no tiles are left); each try builds the program anew (the passes
+    change it)."""
+    from ..memory.planner import plan_program  # noqa: PLC0415 - the memory package's ViT planner imports this one
+
+    limit = budget = None
+    while True:
+        program = build()
+        limit = tile_tokens.sram_budget_of(program, sram_budget, target) if limit is None else limit
+        budget = limit if budget is None else budget
+        program = run_passes(program, passes, budget)
+        placement = plan_program(program)
+        excess = program.input_pool_bytes + program.arena_bytes - limit
+        if excess <= 0 or budget == 0 or all(s["rows"] == 1 for s in tile_tokens.tile_report(program)):
+            return program, placement
+        budget = max(0, budget - excess)
+
+
+__all__ = ["PASSES", "run_passes", "plan_within_budget"]

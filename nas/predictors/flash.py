@@ -13,14 +13,14 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from mcuformer.backend.cost import default_model
+from mcuformer.backend.cost import firmware_overheads
 from mcuformer.backend.ir import Program
 from mcuformer.backend.serialization.serialize import serialize
 
 from ..space import Arch
 from .latency import scheduled_program
 
-__all__ = ["FlashEstimate", "flash_of", "predict_flash", "firmware_overheads"]
+__all__ = ["FlashEstimate", "flash_of", "predict_flash"]
 
 
 @dataclass(frozen=True)
@@ -33,16 +33,6 @@ class FlashEstimate:
     def total_bytes(self) -> int:
         """Internal flash when the .pte is linked there (what a flash budget is compared with)."""
         return self.firmware_bytes + self.pte_bytes
-
-
-def firmware_overheads() -> dict[str, int]:
-    """{"flash_bytes": firmware without a model, "pte_overhead_bytes": .pte minus blob, "blob_bytes_per_tensor",
-    "ram_bytes": SRAM the firmware needs besides the model's input, arena and logits}, as measured for the
-    calibrated runtime."""
-    fw = default_model().meta.get("firmware")
-    if not fw:
-        raise KeyError("calibration.json has no firmware measurements: run benchmarks/bench_latency.py")
-    return fw
 
 
 @functools.lru_cache(maxsize=4096)
