@@ -1,31 +1,74 @@
 #!/usr/bin/env bash
-# Issue 5's benchmark sized for a 2-core CPU (no GPU): benchmarks/bench_nas's stages driven by hand, two at a time,
-# one torch thread each. The supernet spans FMNIST_SMALL_SPACE (embed <= 96, depth <= 6, heads <= 4, MLP <= 4, every
-# rank ratio) at patch 7; the baselines are FMNIST_SPACE's standard uniform ViTs at patch 7 (plan --patches 7) and are
-# trained from scratch for the supernet + fine-tune epochs. About 1 hour on an idle 2-core x86 VM.
+# Issue 11's NAS benchmark sized for a 2-core CPU (no GPU): benchmarks/bench_nas's stages driven by hand, two at a
+# time, one torch thread each. Budgets: the STM32F746 (its SRAM less the firmware's, 1 MB flash) at 15 / 25 / 50 ms
+# (common.LATENCY_MS; latency binds for the best uniform ViT at each). The supernet spans FMNIST_SMALL_SPACE (embed
+# <= 96, depth <= 6, heads <= 4, MLP <= 4, every rank ratio) at patches 7 and 4; per budget: (a) the searched sub-net
+# fine-tuned from its inherited weights, (b) its architecture and (c) the best uniform ViT of the space from scratch
+# (the same recipe and epochs: supernet + fine-tune), the two ablations (no low-rank, one patch size) searched on the
+# same supernet, and the Kendall tau study on it; then everything int8 through ExecuTorch + the C++ delegate on all
+# 10,000 test images, the searched networks in QEMU on 200.
+#
+# Time, from per-epoch timings measured on the 2-core VM (one thread, the other core busy): supernet at patches 7+4
+# 214 ms/step at patch 7 alone, 549 ms/step at 7+4 (~240-300 s/epoch on 55k: 6 epochs ~30 min); a sub-net epoch on
+# 55k ~10 / 17 / 33 s at 15 / 25 / 50 ms (p7 E96 D5: 33 s); a search ~2.5 min (~160 candidates on 2,000 images,
+# rerank of 4); lowering ~12 s and 10k images through the runtime ~11 s per network. Core 1: supernet, the three
+# searches + fine-tunes, the three from-scratch runs (~55 min); core 2: the six baselines (p7 and p4 per budget),
+# then (after the supernet) the six ablation searches + fine-tunes and the ranking study (~60 min); then pack +
+# evaluate, 15 networks (~10 min). About 75 minutes in all; under 2 hours with 1.5x slack for a busier machine.
+#
+# Resumable: every stage checkpoints (training per epoch, search scores journaled) and one that finished leaves
+# RUN_DIR/done/<stage>; rerun the same command after an interruption and it goes on where it stopped.
+# NAS_SMOKE=1: the same stages on a few hundred images with tiny schedules (a few minutes; tests/test_bench_nas.py).
 #
 #   benchmarks/nas_cpu.sh [RUN_DIR] [RESULTS_DIR]     (defaults: runs/nas_cpu, benchmarks/results/nas_cpu)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run="${1:-runs/nas_cpu}"
 results="${2:-benchmarks/results/nas_cpu}"
-py=.venv/bin/python
-mkdir -p "$run/logs" "$results"
-common=(--out "$run" --plan "$run/plan.json" --space fmnist-28-small --patches 7 --device cpu --threads 1
-        --batch-size 128 --lr 1e-3 --val-limit 2000 --supernet-epochs 12 --finetune-epochs 8
-        --population 20 --generations 10 --parents 8 --space-iters 3 --space-samples 12)
-worker() {
-  "$py" -m benchmarks.bench_nas worker "${common[@]}" --role "$1" --budget "${2:-0}" >"$run/logs/$1_${2:-0}.log" 2>&1
+py="${PYTHON:-.venv/bin/python}"
+export OMP_NUM_THREADS=1
+if [ -n "${NAS_SMOKE:-}" ]; then
+  sizes=(--train-subset 512 --val-limit 200 --supernet-epochs 1 --finetune-epochs 1 --population 4 --generations 1
+         --parents 2 --space-iters 1 --space-samples 2 --rerank-top 2 --ranking-n 3 --ranking-epochs 1
+         --ranking-subset 256)
+  evaluation=(--qemu-images 2 --test-limit 200)
+else
+  sizes=(--val-limit 2000 --supernet-epochs 6 --finetune-epochs 6 --population 16 --generations 8 --parents 6
+         --space-iters 2 --space-samples 8 --rerank-top 4 --ranking-n 8 --ranking-epochs 2 --ranking-subset 10000)
+  evaluation=(--qemu-images 200)
+fi
+common=(--out "$run" --plan "$run/plan.json" --space fmnist-28-small --patches 7 4 --device cpu --threads 1
+        --batch-size 128 --lr 2e-3 --no-augment "${sizes[@]}")
+budgets=(15ms 25ms 50ms)
+mkdir -p "$run/logs" "$run/done" "$results"
+stage() {  # stage NAME CMD...: runs CMD unless NAME finished before; its log in RUN_DIR/logs/NAME.log
+  local name="$1"; shift
+  [ -f "$run/done/$name" ] && return 0
+  "$@" >"$run/logs/$name.log" 2>&1 || { echo "stage $name failed: see $run/logs/$name.log" >&2; return 1; }
+  touch "$run/done/$name"
+}
+worker() {  # worker ROLE [BUDGET [ABLATION]]
+  stage "$(IFS=_; echo "$*")" "$py" -m benchmarks.bench_nas worker "${common[@]}" --role "$1" \
+    ${2:+--budget "$2"} ${3:+--ablation "$3"}
 }
 
-"$py" -m benchmarks.bench_nas plan --patches 7 --out "$run/plan.json"
-# core 1: supernet, then two searches (+ fine-tunes); core 2: the three baselines, then the third search
-( worker supernet && touch "$run/supernet.done" && worker search 65536 && worker search 16384 ) &
+stage plan "$py" -m benchmarks.bench_nas plan --space fmnist-28-small --patches 7 4 --out "$run/plan.json"
+# core 1: supernet, the searches (+ fine-tunes), the searched architectures from scratch
+( worker supernet
+  for b in "${budgets[@]}"; do worker search "$b"; done
+  for b in "${budgets[@]}"; do worker scratch "$b"; done ) &
 core1=$!
-( worker baseline 65536 && worker baseline 32768 && worker baseline 16384
-  until [ -f "$run/supernet.done" ]; do sleep 10; done
-  worker search 32768 ) &
+# core 2: the baselines, then (once the supernet is trained) the ablations and the ranking study
+( for b in "${budgets[@]}"; do worker baseline "$b"; done
+  until [ -f "$run/done/supernet" ]; do kill -0 "$core1" 2>/dev/null || exit 1; sleep 10; done
+  for b in "${budgets[@]}"; do for ab in no-lowrank one-patch; do worker search "$b" "$ab"; done; done
+  worker ranking ) &
 core2=$!
-wait "$core1" "$core2"
+rc=0
+wait "$core1" || rc=$?
+wait "$core2" || rc=$?
+[ "$rc" = 0 ] || exit "$rc"
 "$py" -m benchmarks.bench_nas pack "${common[@]}"
-"$py" -m benchmarks.bench_nas --results "$results" evaluate --bundle "$run" --work "$run/eval" --qemu-images 2
+stage evaluate "$py" -m benchmarks.bench_nas --results "$results" evaluate --bundle "$run" --work "$run/eval" \
+  --threads 1 "${evaluation[@]}"
+echo "results in $results/nas.json, nas.md"

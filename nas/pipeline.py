@@ -212,7 +212,7 @@ def search(
 
     ``supernet``: a trained :class:`SuperNet`, a checkpoint path, or None to train one into ``out_dir`` (resumes
     if a checkpoint is there; ``epochs`` overrides the preset's). ``space`` defaults to the given supernet's space,
-    else the preset's. ``device``: where inherited accuracies are computed. Raises ``NoFeasibleArch`` naming the
+    else the preset's; with a given supernet it may be a restriction of the supernet's (an ablation's space). ``device``: where inherited accuracies are computed. Raises ``NoFeasibleArch`` naming the
     SRAM, flash and latency the smallest sub-net needs when nothing fits (before any training). The result names
     the constraint that binds (least slack for the chosen sub-net) and counts the rejections per constraint.
     """
@@ -236,9 +236,9 @@ def search(
         data = data if data is not None else load_fashion_mnist()
         supernet = train_supernet(space, cfg, out_dir, region=train_region, data=data, progress=progress)
         sn_path = str(out_dir / "supernet.pt")
-    if supernet.space != space:
+    if not space.within(supernet.space):
         raise ValueError(f"the supernet was trained on space {supernet.space.name!r}, the search is over "
-                         f"{space.name!r}")
+                         f"{space.name!r}, which is not a restriction of it")
     supernet = supernet.to(device).eval()
     data = data if data is not None else load_fashion_mnist()
     # scores are journaled: an interrupted search, rerun, replays them instead of recomputing (same seed, same order)

@@ -273,6 +273,13 @@ class SearchSpace:
                      if r >= 1.0 or any(linear_rank(i, o, r) is not None for i, o in shapes))
         return dataclasses.replace(self, rank_ratios=keep)
 
+    def within(self, other: "SearchSpace") -> bool:
+        """Every sub-net of this space is one of ``other``'s (a restriction of it, such as an ablation's: then
+        ``other``'s supernet serves its search)."""
+        return (all(getattr(self, f) == getattr(other, f) for f in ("img_size", "in_chans", "num_classes", "head_dim"))
+                and all(set(getattr(self, f)) <= set(getattr(other, f)) for f in
+                        ("patch_sizes", "embed_dims", "depths", "num_heads", "mlp_ratios", "rank_ratios")))
+
     def full_region(self) -> Region:
         return Region(self.patch_sizes, self.rank_ratios)
 

@@ -1,32 +1,39 @@
-"""Issue 5's benchmark: the searched sub-net against the best hand-designed uniform ViT at 16 / 32 / 64 KB SRAM on
-Fashion-MNIST, deployed through ExecuTorch's runtime with the MCUFormer C++ delegate; and the 240 px shape-only
-search (320 KB, our planner vs the paper's formula).
+"""Issue 11's NAS benchmark (item 6): at each budget point, (a) the searched sub-net as deployed (inherited weights +
+fine-tune), (b) the same architecture trained from scratch and (c) the best uniform ViT of the space, (b) and (c) with
+the same recipe and epochs; all int8 through ExecuTorch's runtime with the MCUFormer C++ delegate on all 10,000
+Fashion-MNIST test images, (a) also in QEMU (Cortex-M7 firmware) on 200 of them and compared to the host. Plus the
+search-space ablations (no low-rank choices; one patch size) at the same budgets, Kendall's tau of the search's ranking
+on the benchmark's own supernet, and the 240 px shape-only search (320 KB, our planner vs the paper's formula).
 
-Three stages (the first needs a GPU to be worth running, the others run on a CPU):
+Budgets (common.py): the STM32F746 (SRAM: the board's less the firmware's; flash 1 MB; 216 MHz) at 15 / 25 / 50 ms.
+Latency binds: each point admits only part of the space's uniform ViTs (SRAM binds nothing at 28 px with the exact
+planner). A budget is named by its latency on the command line and in file names (``--budget 15ms``, ``ft_15ms.pt``).
 
-    python -m benchmarks.bench_nas train --out runs/nas_bench/gpu --deadline 260 --pack $OUT
-        one time-boxed run: supernet (all patch sizes, sandwich + in-place distillation) -> for each budget,
-        search-space evolution + evolutionary search (planner-checked) -> fine-tune; in parallel, the hand-designed
-        baselines from scratch for (supernet + fine-tune) epochs. Packs weights, search results and the recipe into
-        nas_bundle.tar (and the supernet in fp16).
-    python -m benchmarks.bench_nas evaluate --bundle runs/nas_bench/bundle
-        fp32 test top-1 (10k), quantize (MCUFormerQuantizer, int8 input) -> lower (MCUFormerPartitioner) -> .pte,
-        int8 top-1 on all 10k test images through ExecuTorch's runtime + the C++ delegate, SRAM (plan_vit and the
-        .pte's own plan), flash, Cortex-M7 instructions per inference (QEMU, mcuformer.mcu.run_mcu);
-        writes benchmarks/results/nas.json, nas.md, nas_pareto.png.
+Stages:
+
+    python -m benchmarks.bench_nas plan --space fmnist-28-small --patches 7 4 --out RUN/plan.json
+        the baselines each budget admits: per patch size the largest (MACs) uniform full-rank ViT that fits, and
+        the constraint that binds it (nas.pipeline.best_uniform_baseline)
+    python -m benchmarks.bench_nas worker --role ROLE [--budget 15ms] [--ablation no-lowrank|one-patch] ...
+        supernet (sandwich + in-place distillation) | baseline (c) | search: space evolution + evolution + rerank,
+        then the fine-tune of the winner (a) | scratch (b) | ranking (Kendall tau per budget)
+    python -m benchmarks.bench_nas pack ...             weights, search results, ranking studies -> RUN/nas_*.tar
+    python -m benchmarks.bench_nas evaluate --bundle RUN --work RUN/eval
+        fp32 and int8 test top-1, memory (plan_vit and the .pte's own plan), QEMU instructions; nas.json (one row
+        per budget), nas.md, nas_pareto.png in --results
+    python -m benchmarks.bench_nas train --out RUN --deadline S --pack $OUT
+        a GPU: every worker as one time-boxed run, packed as it goes
     python -m benchmarks.bench_nas shape240    # 240 px, MCUFormer's space, 320 KB (nas_meta.json, "shape240")
 
-Without a GPU, benchmarks/nas_cpu.sh runs the same stages on a 2-core CPU (`worker` per stage, two at a time, then
-`pack` and `evaluate --results benchmarks/results/nas_cpu`): patch 7 and the main job's small space, about an hour.
+On a 2-core CPU, benchmarks/nas_cpu.sh drives the stages two at a time (patches 7 and 4 of FMNIST_SMALL_SPACE, about
+70 minutes; its header has the timings), resumable; NAS_SMOKE=1 runs it tiny (tests/test_bench_nas.py).
 
 Run from the repository root with the package installed (`.venv/bin/python -m benchmarks.bench_nas ...`; the GPU
 machine needs it too: `pip install --no-deps -e .` beside torch and executorch). One module per stage: search.py
-(`plan`: the baselines each budget admits; the search worker; `shape240`), train.py (`train`, `worker`, `pack`),
-evaluate.py (`evaluate`, `qemu`, `scratch`), report.py (`render`: nas.json, nas.md, nas_pareto.png), common.py
-(budgets, results folder, training settings), __main__.py (the subcommands).
+(`plan`, the search and ranking workers, `shape240`), train.py (`train`, the supernet, baseline and scratch workers,
+`pack`), evaluate.py (`evaluate`, `qemu`), report.py (`render`: nas.json, nas.md, nas_pareto.png), common.py
+(budgets, ablations, results folder, training settings), __main__.py (the subcommands).
 
-Budgets: SRAM 16 / 32 / 64 KB, each paired with a flash budget of 8x (128 / 256 / 512 KB of weights, the usual
-SRAM:flash ratio of such parts); both are checked with the backend's planner (plan_vit), the one that deploys.
-Baseline ("hand-designed"): uniform, full rank, standard ViT rule (attention width == embedding), for each patch size
-the largest (MACs) that fits both budgets; all are trained and the best on the validation split is reported.
+Every stage resumes: training is checkpointed per epoch, search scores are journaled, a finished search's result and
+each evaluated network (work/<name>.json, keyed by its weights) are reused.
 """

@@ -10,7 +10,7 @@ from mcuformer.nas.space import FMNIST_SPACE
 from . import __doc__ as DOC
 from . import common
 from .common import REPO
-from .evaluate import cmd_evaluate, cmd_qemu, cmd_scratch
+from .evaluate import cmd_evaluate, cmd_qemu
 from .report import cmd_render
 from .search import cmd_plan, cmd_shape240
 from .train import cmd_pack, cmd_train, cmd_worker
@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     pl = sub.add_parser("plan", help="the baseline candidates of each budget (planner-checked) -> JSON")
     pl.add_argument("--out", default=str(common.RESULTS / "nas_plan.json"))
+    pl.add_argument("--space", default=FMNIST_SPACE.name)
     pl.add_argument("--patches", type=int, nargs="*", default=None, help="baselines of these patch sizes (all)")
     pl.set_defaults(func=cmd_plan)
     for name, func in (("train", cmd_train), ("worker", cmd_worker), ("pack", cmd_pack)):
@@ -48,6 +49,12 @@ def main(argv: list[str] | None = None) -> int:
         t.add_argument("--parents", type=int, default=8)
         t.add_argument("--space-iters", type=int, default=3)
         t.add_argument("--space-samples", type=int, default=12)
+        t.add_argument("--rerank-top", type=int, default=4, help="the search's best re-ranked by a short fine-tune")
+        t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+                       help="crop + flip (pays in long schedules only)")
+        t.add_argument("--ranking-n", type=int, default=8, help="sub-nets per budget in the Kendall tau study")
+        t.add_argument("--ranking-epochs", type=int, default=2, help="their from-scratch epochs")
+        t.add_argument("--ranking-subset", type=int, default=10000, help="on this many training images")
         if name == "train":
             t.add_argument("--deadline", type=float, default=260.0, help="seconds for the whole run")
             t.add_argument("--after-supernet-seconds", type=float, default=90.0,
@@ -61,8 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         elif name == "pack":
             t.add_argument("--pack", default=None, help="folder for the nas_*.tar files (default: --out)")
         else:
-            t.add_argument("--role", required=True)
-            t.add_argument("--budget", type=int, default=0)
+            t.add_argument("--role", required=True,
+                           choices=["supernet", "baseline", "search", "scratch", "ranking"])
+            t.add_argument("--budget", default=None, help="a budget by its latency, e.g. 15ms (common.LATENCY_MS)")
+            t.add_argument("--ablation", default=None, choices=common.ABLATIONS,
+                           help="search the space without its low-rank / patch-size choices")
             t.add_argument("--deadline", type=float, default=0)
             t.add_argument("--after-supernet-seconds", type=float, default=0)
             t.add_argument("--pack-seconds", type=float, default=0)
@@ -72,24 +82,19 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("evaluate")
     e.add_argument("--bundle", required=True, help="nas_bundle.tar or its extracted bundle/ folder")
     e.add_argument("--work", default=str(REPO / "runs" / "nas_bench" / "eval"))
-    e.add_argument("--qemu-images", type=int, default=2)
+    e.add_argument("--qemu-images", type=int, default=200, help="test images run in QEMU (compared to the host's)")
     e.add_argument("--skip-qemu", action="store_true")
-    e.add_argument("--budgets", type=int, nargs="*", help="KB, default all")
+    e.add_argument("--test-limit", type=int, default=None, help="int8 on the first N test images (default all 10k)")
+    e.add_argument("--budgets", nargs="*", help="e.g. 15ms 50ms (default all)")
     e.add_argument("--threads", type=int, default=1)
     e.set_defaults(func=cmd_evaluate)
-    sc = sub.add_parser("scratch", help="diagnostic: the searched arch of one budget trained from scratch (CPU)")
-    sc.add_argument("--budget", type=int, required=True, help="KB")
-    sc.add_argument("--work", default=str(REPO / "runs" / "nas_bench" / "scratch"))
-    sc.add_argument("--bundle", default=str(REPO / "runs" / "nas_bench" / "gpu" / "bundle"))
-    sc.add_argument("--threads", type=int, default=1)
-    sc.set_defaults(func=cmd_scratch)
     rd = sub.add_parser("render", help="re-render nas.md and the plot from nas.json")
     rd.add_argument("--note", action="append")
     rd.add_argument("--clear-notes", action="store_true")
     rd.set_defaults(func=cmd_render)
     q = sub.add_parser("qemu", help="(re)run the QEMU instruction counts from the saved .pte files")
     q.add_argument("--work", default=str(REPO / "runs" / "nas_bench" / "eval"))
-    q.add_argument("--qemu-images", type=int, default=2)
+    q.add_argument("--qemu-images", type=int, default=200)
     q.add_argument("--force", action="store_true")
     q.set_defaults(func=cmd_qemu)
     s = sub.add_parser("shape240")

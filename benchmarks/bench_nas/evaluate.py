@@ -1,11 +1,14 @@
-"""Evaluation stage (CPU): fp32 top-1, int8 through ExecuTorch's runtime + the C++ delegate on all 10k test images,
-memory (plan_vit and the .pte's own plan), Cortex-M7 instructions in QEMU; the from-scratch diagnostic."""
+"""Evaluation stage (CPU): for each budget, the searched network, its architecture from scratch, the uniform baseline
+and the ablations' searched networks: fp32 top-1, int8 through ExecuTorch's runtime + the C++ delegate on all 10k test
+images, memory (plan_vit and the .pte's own plan), Cortex-M7 instructions in QEMU (outputs compared to the host's)."""
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import tarfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +17,7 @@ import torch
 from mcuformer.io import write_json_atomic
 from mcuformer.nas.space import Arch, macs, param_count
 
-from . import common
-from .common import BUDGETS, KB, log
+from .common import ABLATIONS, BOARD, budget_key, budgets, log, run_name
 from .report import load, save
 
 
@@ -60,12 +62,12 @@ def deploy_and_eval(vit, data, work: Path, name: str, qemu_images: int, skip_qem
     host = run_pte(pte, x8)
     int8_top1 = float((host.argmax(1) == data.test.labels.numpy()).mean())
     host_s = time.time() - t0
-    row = {"int8_top1": int8_top1, "test_images": len(data.test), "host_seconds_10k": round(host_s, 1),
+    row = {"int8_top1": int8_top1, "test_images": len(data.test), "host_seconds": round(host_s, 1),
            "lower_seconds": round(lower_s, 1), "sram_bytes": rep.total_sram_bytes,
            "plan_vit_sram_bytes": plan.total_sram_bytes, "sram_matches_plan_vit": rep.total_sram_bytes ==
            plan.total_sram_bytes, "arena_bytes": rep.arena_bytes, "weights_bytes": rep.flash_bytes,
            "pte_bytes": len(pte), "input_scale": float(scale), "input_zero_point": int(zp)}
-    log(f"{name}: int8 {100 * int8_top1:.2f}% on 10k ({host_s:.0f} s), SRAM {rep.total_sram_bytes} "
+    log(f"{name}: int8 {100 * int8_top1:.2f}% on {len(data.test)} ({host_s:.0f} s), SRAM {rep.total_sram_bytes} "
         f"(plan_vit {plan.total_sram_bytes}), weights {rep.flash_bytes}, .pte {len(pte)}")
     if not skip_qemu:
         row["mcu"] = qemu_row(pte_path, x8[:qemu_images], host[:qemu_images], name)
@@ -105,55 +107,68 @@ def cmd_qemu(a: argparse.Namespace) -> int:
     data = load_fashion_mnist()
     xs = normalize(data.test.images[: a.qemu_images]).numpy()
     for r in doc["rows"]:
-        for side in ("searched", "baseline"):
-            dep = r.get(f"{side}_deploy")
+        nets = [(f"{side}_{r['budget']}", r, side) for side in ("searched", "baseline")]
+        nets += [(f"searched_{r['budget']}_{ab}", r["ablation"][ab], "searched") for ab in r.get("ablation", {})]
+        for name, d, side in nets:
+            dep = d.get(f"{side}_deploy")
             if not dep or (dep.get("mcu") or {}).get("instructions") and not a.force:
                 continue
-            pte = Path(a.work) / f"{side}_{r['budget_bytes']}.pte"
+            pte = Path(a.work) / f"{name}.pte"
             x8 = quantize_f32(xs, 1.0 / dep["input_scale"], dep["input_zero_point"])
-            dep["mcu"] = qemu_row(pte, x8, run_pte(pte, x8), f"{side}_{r['budget_bytes']}")
-            r[f"{side}_instructions"] = dep["mcu"].get("instructions")
+            dep["mcu"] = qemu_row(pte, x8, run_pte(pte, x8), name)
+            d[f"{side}_instructions"] = dep["mcu"].get("instructions")
+            d[f"{side}_latency_ms_measured"] = _ms(dep["mcu"].get("instructions"), r["clock_hz"])
     save(doc)
     return 0
 
 
-def cmd_scratch(a: argparse.Namespace) -> int:
-    """Diagnostic: the searched architecture trained from scratch with the baselines' recipe and epochs (no supernet
-    weights), deployed the same way; added to its row as searched_arch_scratch_*. Separates the architecture the
-    search chose from the quality of the inherited weights."""
-    from mcuformer.nas.data import load_fashion_mnist
-    from mcuformer.nas.train import TrainConfig, evaluate, finetune
+def _ms(instructions: float | None, clock_hz: float) -> float | None:
+    return None if not instructions else instructions / clock_hz * 1e3
 
-    torch.set_num_threads(a.threads)
-    bundle = Path(a.bundle)
-    rec = json.loads((bundle / "manifest.json").read_text())["recipe"]
-    from mcuformer.nas.pipeline import SearchResult
 
-    arch = SearchResult.load(bundle / f"search_{a.budget * KB}.json").arch
-    data = load_fashion_mnist()
-    cfg = TrainConfig(epochs=rec["baseline"]["epochs"], batch_size=rec["batch_size"], lr=rec["baseline"]["lr"],
-                      warmup_steps=100, eval_size=2000, device="cpu", num_threads=a.threads)
-    t0 = time.time()
-    vit = finetune(arch, cfg, Path(a.work) / f"scratch_{a.budget * KB}", data=data, progress=False).eval()
-    secs = time.time() - t0
-    fp32 = evaluate(vit, data.test)
-    dep = deploy_and_eval(vit, data, Path(a.work), f"scratch_{a.budget * KB}", 0, True, a.budget * KB)
-    side = common.RESULTS / "nas_scratch.json"
-    extra = json.loads(side.read_text()) if side.exists() else {}
-    extra[str(a.budget * KB)] = {
-        "searched_arch_scratch_fp32_top1": fp32, "searched_arch_scratch_int8_top1": dep["int8_top1"],
-        "searched_arch_scratch_epochs": cfg.epochs, "searched_arch_scratch_lr": cfg.lr,
-        "searched_arch_scratch_trained_on": f"host CPU, {a.threads} thread(s), {secs:.0f} s"}
-    write_json_atomic(side, extra)
-    if (common.RESULTS / "nas.json").exists():
-        save(load())
-    return 0
+def evaluate_net(side: str, packed: Path, data, work: Path, name: str, budget, qemu_images: int,
+                 skip_qemu: bool) -> dict[str, Any]:
+    """One deployed network's `side`_* keys: fp32 and int8 test top-1, memory, latency (predicted and measured in
+    QEMU) and the constraint of ``budget`` that binds it (least slack, by the predictors the search uses). Kept in
+    work/<name>.json with what it was computed from, so that an interrupted evaluation resumes."""
+    from mcuformer.nas.predictors.memory import planner_predictor
+    from mcuformer.nas.train import evaluate
+
+    key = {"weights_sha256": hashlib.sha256(packed.read_bytes()).hexdigest(), "test_images": len(data.test),
+           "qemu_images": 0 if skip_qemu else qemu_images}
+    cache = work / f"{name}.json"
+    if cache.exists() and json.loads(cache.read_text())["key"] == key:
+        return json.loads(cache.read_text())["row"]
+    vit, _ = load_packed_vit(packed)
+    m = planner_predictor(sram_budget=budget.sram_bytes)(vit.arch)
+    dep = deploy_and_eval(vit, data, work, name, qemu_images, skip_qemu or not qemu_images, budget.sram_bytes)
+    ins = (dep.get("mcu") or {}).get("instructions")
+    out = {"int8_top1": dep["int8_top1"], "fp32_top1": evaluate(vit, data.test), "arch": vit.arch.to_dict(),
+           "short": vit.arch.short(), "macs": macs(vit.arch), "params": param_count(vit.arch),
+           "sram_bytes": dep["sram_bytes"], "flash_bytes": dep["weights_bytes"], "binding": budget.binding(m),
+           "used": budget.used(m), "latency_ms_predicted": budget.latency_of(m), "instructions": ins,
+           "latency_ms_measured": _ms(ins, budget.clock_hz), "deploy": dep}
+    row = {f"{side}_{k}": v for k, v in out.items()}
+    write_json_atomic(cache, {"key": key, "row": row})
+    return row
+
+
+def _tau(bundle: Path, key: str) -> dict[str, Any]:
+    rj = bundle / f"ranking_{key}.json"
+    if not rj.exists():
+        return {"kendall_tau": None}
+    r = json.loads(rj.read_text())
+    return {"kendall_tau": r["kendall_tau"].get("short_finetune"), "kendall_tau_inherited": r["kendall_tau"]["inherited"],
+            "kendall_tau_subnets": len(r["rows"]),
+            "kendall_tau_source": "ranking_study on this benchmark's supernet: sub-nets that fit this budget, ranked "
+                                  "by the search's rerank step (short fine-tune from inherited weights; "
+                                  "kendall_tau_inherited: by inherited accuracy alone) against training from "
+                                  f"scratch ({r['train']['epochs']} epochs on {r['train']['train_subset']} images)"}
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from mcuformer.nas.data import load_fashion_mnist
     from mcuformer.nas.pipeline import SearchResult
-    from mcuformer.nas.train import evaluate
 
     torch.set_num_threads(a.threads or 1)
     bundle = Path(a.bundle)
@@ -166,66 +181,84 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
     data = load_fashion_mnist()
+    if a.test_limit:
+        data = replace(data, test=data.test.subset(a.test_limit))
+    net = lambda side, packed, name, b, q=a.qemu_images: evaluate_net(  # noqa: E731
+        side, packed, data, work, name, b, q, a.skip_qemu)
     rows = []
     pareto: dict[str, Any] = {}
-    for sram, flash in BUDGETS:
-        if a.budgets and sram // KB not in a.budgets:
+    for b in budgets():
+        key = budget_key(b)
+        if a.budgets and key not in a.budgets:
             continue
-        sj = bundle / f"search_{sram}.json"
-        if not sj.exists() or not (bundle / f"ft_{sram}.pt").exists():
-            log(f"budget {sram}: no searched model in the bundle")
+        name = run_name("search", b)
+        if not (bundle / f"{name}.json").exists() or not (bundle / f"{run_name('ft', b)}.pt").exists():
+            log(f"budget {key}: no searched model in the bundle")
             continue
-        res = SearchResult.load(sj)
+        res = SearchResult.load(bundle / f"{name}.json")
         cands = [c for c in res.candidates if c.fits and c.score is not None]
-        pareto[str(sram)] = [{"sram_bytes": c.sram_bytes, "val_acc": c.score, "short": c.arch.short()} for c in cands]
-        vit, st = load_packed_vit(bundle / f"ft_{sram}.pt")
-        row: dict[str, Any] = {"budget_bytes": sram, "flash_budget_bytes": flash}
-        fp32 = evaluate(vit, data.test)
-        dep = deploy_and_eval(vit, data, work, f"searched_{sram}", a.qemu_images, a.skip_qemu, sram)
+        pareto[key] = [{"sram_bytes": c.sram_bytes, "val_acc": c.score, "short": c.arch.short(),
+                        "latency_ms": b.latency_of(c)} for c in cands]
+        ft = bundle / f"{run_name('ft', b)}.pt"
+        st = torch.load(ft, map_location="cpu", weights_only=True)
+        # budget_bytes: the SRAM budget (the board's, the same at every latency point)
+        row: dict[str, Any] = {"budget": key, "budget_bytes": b.sram_bytes, "flash_budget_bytes": b.flash_bytes,
+                               "latency_budget_ms": b.latency_ms, "clock_hz": b.clock_hz, "board": BOARD,
+                               "binding": res.binding}
+        # (a) the searched network as deployed: inherited weights + fine-tune
+        row.update(net("searched", ft, f"searched_{key}", b))
         row.update({
-            "sram_bytes": dep["sram_bytes"], "searched_int8_top1": dep["int8_top1"], "searched_fp32_top1": fp32,
-            "searched_arch": vit.arch.to_dict(), "searched_short": vit.arch.short(), "searched_macs": macs(vit.arch),
-            "searched_params": param_count(vit.arch), "searched_val_inherited": res.val_acc,
+            "sram_bytes": row["searched_sram_bytes"], "searched_val_inherited": res.val_acc,
             "searched_val_finetuned": st["history"][-1].get("val") if st["history"] else None,
             "searched_epochs": {"supernet": man.get("supernet", {}).get("epochs_done"),
                                 "finetune": st["epochs_done"], "finetune_planned": st["epochs_planned"]},
-            "searched_flash_bytes": dep["weights_bytes"], "searched_deploy": dep,
-            "searched_instructions": (dep.get("mcu") or {}).get("instructions"),
             "search": {"candidates_scored": len(cands), "region": res.region.to_dict() if res.region else None,
-                       "seconds": res.seconds},
+                       "seconds": res.seconds, "used": res.used, "rejections": res.rejections,
+                       "reranked": res.reranked},
         })
-        # baselines: all candidates trained; the best on the validation split is "the" baseline
+        # (b) the searched architecture from scratch, the baselines' recipe and epochs (same arch: no QEMU rerun)
+        sp = bundle / f"{run_name('scratch', b)}.pt"
+        if sp.exists():
+            row.update(net("scratch", sp, f"scratch_{key}", b, 0))
+            row["scratch_epochs"] = torch.load(sp, map_location="cpu", weights_only=True)["epochs_done"]
+        else:
+            row["scratch_int8_top1"] = None
+        # (c) the uniform baselines: all candidates trained; the best on the validation split is "the" baseline
         bases = []
-        for p in sorted(bundle.glob(f"base_{sram}_*.pt")):
+        for p in sorted(bundle.glob(f"{run_name('base', b)}_*.pt")):
             bv, bst = load_packed_vit(p)
-            bases.append((bst["history"][-1].get("val", 0.0) if bst["history"] else 0.0, p.stem, bv, bst))
+            bases.append((bst["history"][-1].get("val", 0.0) if bst["history"] else 0.0, p, bv, bst))
         if bases:
-            val, stem, bv, bst = max(bases, key=lambda t: t[0])
-            bfp32 = evaluate(bv, data.test)
-            bdep = deploy_and_eval(bv, data, work, f"baseline_{sram}", a.qemu_images, a.skip_qemu, sram)
+            val, path, bv, bst = max(bases, key=lambda t: t[0])
+            row.update(net("baseline", path, f"baseline_{key}", b))
             row.update({
-                "baseline_int8_top1": bdep["int8_top1"], "baseline_fp32_top1": bfp32,
-                "baseline_sram_bytes": bdep["sram_bytes"], "baseline_flash_bytes": bdep["weights_bytes"],
-                "baseline_arch": bv.arch.to_dict(), "baseline_short": bv.arch.short(), "baseline_macs": macs(bv.arch),
-                "baseline_params": param_count(bv.arch), "baseline_val": val,
-                "baseline_epochs": {"scratch": bst["epochs_done"], "planned": bst["epochs_planned"]},
-                "baseline_deploy": bdep, "baseline_instructions": (bdep.get("mcu") or {}).get("instructions"),
-                "baseline_candidates": [{"short": b[2].arch.short(), "val": b[0], "macs": macs(b[2].arch),
-                                         "epochs_done": b[3]["epochs_done"]} for b in bases],
+                "baseline_val": val, "baseline_epochs": {"scratch": bst["epochs_done"], "planned": bst["epochs_planned"]},
+                "baseline_candidates": [{"short": x[2].arch.short(), "val": x[0], "macs": macs(x[2].arch),
+                                         "epochs_done": x[3]["epochs_done"]} for x in bases],
             })
         else:
-            row.update({"baseline_int8_top1": None, "baseline_fp32_top1": None})
+            row["baseline_int8_top1"] = None
+        # the ablations: the same budget searched in the space without low-rank / patch-size choices
+        row["ablation"] = {}
+        for ab in ABLATIONS:
+            ap, aj = bundle / f"{run_name('ft', b, ab)}.pt", bundle / f"{run_name('search', b, ab)}.json"
+            if ap.exists() and aj.exists():
+                ares = SearchResult.load(aj)
+                row["ablation"][ab] = {"binding": ares.binding, "searched_val_inherited": ares.val_acc,
+                                       "space": ares.region.to_dict() if ares.region else None,
+                                       **net("searched", ap, f"searched_{key}_{ab}", b)}
+        row.update(_tau(bundle, key))
         row["trained_on"] = man.get("device")
-        row["recipe"] = man.get("recipe")
         rows.append(row)
         write_json_atomic(work / "rows_partial.json", rows)
     doc = {
-        "benchmark": "issue 5: searched sub-net vs best hand-designed uniform ViT, Fashion-MNIST 28x28",
+        "benchmark": "issue 11: searched sub-net vs its architecture from scratch vs the best uniform ViT, "
+                     f"Fashion-MNIST 28x28, latency budgets on the {BOARD}",
         "rows": rows,
         "recipe": man.get("recipe"), "trained_on": man.get("device"), "train_timings": man.get("timings"),
         "supernet": man.get("supernet"), "pareto_candidates": pareto,
-        "evaluated_on": "host CPU (int8: ExecuTorch runtime + MCUFormer C++ delegate, all 10k test images); "
-                        "instructions: QEMU mps2-an500 Cortex-M7, TCG plugin",
+        "evaluated_on": f"host CPU (int8: ExecuTorch runtime + MCUFormer C++ delegate, {len(data.test)} test images); "
+                        f"QEMU mps2-an500 Cortex-M7 (TCG plugin) on the first {a.qemu_images}, compared to the host",
         "date": time.strftime("%Y-%m-%d"),
     }
     save(doc)  # adds "shape240" from nas_shape240.json

@@ -1,5 +1,5 @@
 """Report stage: nas.json (one row per budget), nas_meta.json, nas_pareto_candidates.json, nas.md and nas_pareto.png
-in the results folder, from the rows and the side files (nas_shape240.json, nas_scratch.json)."""
+in the results folder, from the rows and nas_shape240.json."""
 from __future__ import annotations
 
 import argparse
@@ -9,10 +9,10 @@ from typing import Any
 from mcuformer.io import write_json_atomic
 
 from . import common
-from .common import KB
 
 
-# nas.json: a list of rows, one per budget (budget_bytes, sram_bytes, searched_int8_top1, baseline_int8_top1, ...);
+# nas.json: a list of rows, one per budget (budget_bytes, sram_bytes, searched_int8_top1, scratch_int8_top1,
+# baseline_int8_top1, binding, latency_budget_ms, flash_budget_bytes, kendall_tau, ablation, ...);
 # nas_meta.json: recipe, timings, notes and "shape240"; nas_pareto_candidates.json: the candidates seen.
 def load() -> dict[str, Any]:
     """The whole benchmark document (rows + metadata + Pareto candidates), or an empty one."""
@@ -30,12 +30,7 @@ def save(doc: dict[str, Any]) -> None:
     s240 = res / "nas_shape240.json"
     if s240.exists():
         doc["shape240"] = json.loads(s240.read_text())
-    rows = doc["rows"]
-    scratch = res / "nas_scratch.json"
-    if scratch.exists():
-        for r in rows:
-            r.update(json.loads(scratch.read_text()).get(str(r["budget_bytes"]), {}))
-    write_json_atomic(res / "nas.json", rows)
+    write_json_atomic(res / "nas.json", doc["rows"])
     write_json_atomic(res / "nas_meta.json", {k: v for k, v in doc.items() if k not in ("rows", "pareto_candidates")})
     write_json_atomic(res / "nas_pareto_candidates.json", doc.get("pareto_candidates", {}))
     _plot(doc)
@@ -49,32 +44,24 @@ def _plot(doc: dict[str, Any]) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5))
-    colors = {16 * KB: "tab:blue", 32 * KB: "tab:orange", 64 * KB: "tab:green"}
+    colors = dict(zip([r["budget"] for r in doc["rows"]], ("tab:blue", "tab:orange", "tab:green", "tab:red")))
     for k, cands in (doc.get("pareto_candidates") or {}).items():
-        b = int(k)
-        xs = [c["sram_bytes"] / KB for c in cands]
-        ys = [100 * c["val_acc"] for c in cands]
-        ax.scatter(xs, ys, s=8, alpha=0.35, color=colors[b], label=f"candidates, {b // KB} KB search (inherited, val)")
-        front, best = [], -1.0
-        for x, y in sorted(zip(xs, ys)):
-            if y > best:
-                front.append((x, y))
-                best = y
-        if front:
-            ax.step(*zip(*front), where="post", color=colors[b], lw=1, alpha=0.8)
-        ax.axvline(b / KB, color=colors[b], ls=":", lw=1)
+        if k not in colors or not cands:
+            continue
+        pts = sorted((c["latency_ms"], 100 * c["val_acc"]) for c in cands if c.get("latency_ms") is not None)
+        ax.scatter(*zip(*pts), s=8, alpha=0.35, color=colors[k], label=f"candidates, {k} search (inherited, val)")
     for r in doc["rows"]:
-        c = colors[r["budget_bytes"]]
-        ax.scatter([r["sram_bytes"] / KB], [100 * r["searched_int8_top1"]], marker="*", s=220, color=c,
-                   edgecolor="k", zorder=5, label=f"searched {r['budget_bytes'] // KB} KB (int8 test, deployed)")
-        if r.get("baseline_int8_top1") is not None:
-            ax.scatter([r["baseline_sram_bytes"] / KB], [100 * r["baseline_int8_top1"]], marker="s", s=90, color=c,
-                       edgecolor="k", zorder=5, label=f"uniform baseline {r['budget_bytes'] // KB} KB (int8 test)")
-    ax.set_xlabel("SRAM by the backend planner (KB)")
+        c = colors[r["budget"]]
+        ax.axvline(r["latency_budget_ms"], color=c, ls=":", lw=1)
+        for side, marker, s in (("searched", "*", 220), ("scratch", "^", 90), ("baseline", "s", 90)):
+            if r.get(f"{side}_int8_top1") is not None:
+                ax.scatter([r[f"{side}_latency_ms_predicted"]], [100 * r[f"{side}_int8_top1"]], marker=marker, s=s,
+                           color=c, edgecolor="k", zorder=5, label=f"{side} {r['budget']} (int8 test)")
+    ax.set_xlabel(f"latency on the {common.BOARD} (ms, predicted)")
     ax.set_ylabel("top-1 (%)")
     ax.set_title("Fashion-MNIST: candidates seen by the search vs the deployed networks")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="center right")
+    ax.legend(fontsize=6, loc="lower right")
     fig.tight_layout()
     fig.savefig(common.RESULTS / "nas_pareto.png", dpi=120)
     plt.close(fig)
@@ -84,57 +71,69 @@ def _pct(x: Any) -> str:
     return "-" if x is None else f"{100 * x:.2f}%"
 
 
+def _net_line(r: dict[str, Any], d: dict[str, Any], side: str, label: str) -> str:
+    ins, ms = d.get(f"{side}_instructions"), d.get(f"{side}_latency_ms_measured")
+    mcu = (d.get(f"{side}_deploy") or {}).get("mcu") or {}
+    same = "" if "identical_to_host" not in mcu else f", {'=' if mcu['identical_to_host'] else '!='} host on " \
+                                                     f"{mcu['images']}"
+    return (f"| {r['budget']} | {label} | {d[f'{side}_short']} | {d[f'{side}_macs'] / 1e6:.2f} M | "
+            f"{d[f'{side}_sram_bytes']:,} B | {d[f'{side}_flash_bytes']:,} B | "
+            f"{d[f'{side}_latency_ms_predicted']:.2f} ms | " + (f"{ins:,.0f} ({ms:.2f} ms{same})" if ins else "-")
+            + f" | {d[f'{side}_binding']} | {_pct(d[f'{side}_fp32_top1'])} | **{_pct(d[f'{side}_int8_top1'])}** |")
+
+
 def _markdown(doc: dict[str, Any]) -> None:
-    L = ["# NAS under the deployed memory budget (issue 5)", ""]
+    L = ["# NAS under the deployed budgets (issue 11, item 6)", ""]
     rec = doc.get("recipe") or {}
     L += [f"Trained on: {doc.get('trained_on')}. Evaluated: {doc.get('evaluated_on')}. Date {doc.get('date')}.", ""]
     sn = doc.get("supernet") or {}
+    rows = doc["rows"]
+    if rows:
+        r0 = rows[0]
+        L += [f"Budgets: the {r0['board']} ({r0['clock_hz'] / 1e6:g} MHz): SRAM {r0['budget_bytes']:,} B (the board's, "
+              f"less the firmware's), flash {r0['flash_budget_bytes']:,} B, latency "
+              + " / ".join(f"{r['latency_budget_ms']:g}" for r in rows) + " ms. Latency binds: each point admits "
+              "only part of the space's uniform ViTs; SRAM binds nothing at 28 px.", ""]
     if rec:
         done = sn.get("epochs_done", rec["supernet"]["epochs"])
         L += [f"Recipe: supernet on space {rec['supernet'].get('space')}, patch sizes {rec['supernet'].get('patches')} "
-              "(sandwich: largest + smallest + 2 random sub-nets per step, "
-              f"in-place distillation, lr {rec['supernet']['lr']}), **{done} of {rec['supernet']['epochs']} planned "
-              "epochs done**" + (" (the run was time-boxed; see notes)" if done < rec["supernet"]["epochs"] else "")
-              + ", then the searched sub-net, extracted with its "
-              f"inherited weights, fine-tuned {rec['finetune']['epochs']} epochs (lr {rec['finetune']['lr']}); "
-              f"baselines from scratch for {rec['baseline']['epochs']} epochs (lr {rec['baseline']['lr']}) = the "
-              "planned supernet + fine-tune epochs. "
-              f"{rec['train_images']} training images, batch {rec['batch_size']}; {rec['common']}. Search: space "
-              f"evolution {rec['search']['space_evolution']}, evolution {rec['search']['evolution']}, inherited "
-              f"accuracy on {rec['val_images_search']} held-out training images. The test set is used for these "
-              "numbers only.", ""]
-    L += ["| SRAM budget | flash budget | network | arch | MACs | SRAM (planner = .pte) | weights | fp32 top-1 | "
-          "int8 top-1 (10k, C++ delegate) | Cortex-M7 instructions / inference |",
-          "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in doc["rows"]:
-        b, f = r["budget_bytes"] // KB, r["flash_budget_bytes"] // KB
-        ins = r.get("searched_instructions")
-        same = "=" if r["searched_deploy"]["sram_matches_plan_vit"] else "!="
-        L.append(f"| {b} KB | {f} KB | searched | {r['searched_short']} | {r['searched_macs'] / 1e6:.1f} M | "
-                 f"{r['sram_bytes']:,} B ({same}) | {r['searched_flash_bytes']:,} B | "
-                 f"{_pct(r['searched_fp32_top1'])} | **{_pct(r['searched_int8_top1'])}** | "
-                 f"{f'{ins:,}' if ins else '-'} |")
-        if r.get("searched_arch_scratch_int8_top1") is not None:
-            L.append(f"| {b} KB | {f} KB | searched arch, from scratch (diagnostic, {r['searched_arch_scratch_epochs']}"
-                     f" epochs) | same | | | | {_pct(r['searched_arch_scratch_fp32_top1'])} | "
-                     f"{_pct(r['searched_arch_scratch_int8_top1'])} | |")
+              f"(sandwich + in-place distillation, lr {rec['supernet']['lr']}), {done} of {rec['supernet']['epochs']} "
+              f"planned epochs; (a) the searched sub-net with its inherited weights, fine-tuned "
+              f"{rec['finetune']['epochs']} epochs (lr {rec['finetune']['lr']}); (b) the same architecture and (c) the "
+              f"uniform baseline from scratch, {rec['baseline']['epochs']} epochs (lr {rec['baseline']['lr']}) = the "
+              f"supernet + fine-tune epochs. {rec['train_images']} training images, batch {rec['batch_size']}; "
+              f"{rec['common']}. Search: space evolution {rec['search']['space_evolution']}, evolution "
+              f"{rec['search']['evolution']}, rerank {rec['search'].get('rerank')}, inherited accuracy on "
+              f"{rec['val_images_search']} held-out training images. The test set is used for these numbers only.", ""]
+    L += ["| budget | network | arch | MACs | SRAM | weights | latency (predicted) | Cortex-M7 instructions "
+          "(QEMU) | binding | fp32 top-1 | int8 top-1 (C++ delegate) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    labels = {"no-lowrank": "searched, space without low-rank", "one-patch": "searched, space with one patch size"}
+    for r in rows:
+        L.append(_net_line(r, r, "searched", "(a) searched (inherited + fine-tune)"))
+        if r.get("scratch_int8_top1") is not None:
+            L.append(_net_line(r, r, "scratch", f"(b) searched arch from scratch ({r['scratch_epochs']} epochs)"))
         if r.get("baseline_int8_top1") is not None:
-            ins = r.get("baseline_instructions")
-            L.append(f"| {b} KB | {f} KB | uniform baseline | {r['baseline_short']} | {r['baseline_macs'] / 1e6:.1f} M"
-                     f" | {r['baseline_sram_bytes']:,} B | {r['baseline_flash_bytes']:,} B | "
-                     f"{_pct(r['baseline_fp32_top1'])} | **{_pct(r['baseline_int8_top1'])}** | "
-                     f"{f'{ins:,}' if ins else '-'} |")
-    wins = [r for r in doc["rows"] if r.get("baseline_int8_top1") is not None
-            and r["searched_int8_top1"] > r["baseline_int8_top1"]]
-    L += ["", f"Searched beats the uniform baseline at {len(wins)} of {len(doc['rows'])} budgets (int8, deployed). "
-          + "; ".join(f"{r['budget_bytes'] // KB} KB: {100 * (r['searched_int8_top1'] - r['baseline_int8_top1']):+.2f}"
-                      " points" for r in doc["rows"] if r.get("baseline_int8_top1") is not None) + "."]
+            L.append(_net_line(r, r, "baseline", "(c) best uniform ViT"))
+        for ab, d in (r.get("ablation") or {}).items():
+            L.append(_net_line(r, d, "searched", f"ablation: {labels.get(ab, ab)}"))
+    L.append("")
+    for r in rows:
+        parts = [f"{side} {100 * (r['searched_int8_top1'] - r[f'{side}_int8_top1']):+.2f} points"
+                 for side in ("scratch", "baseline") if r.get(f"{side}_int8_top1") is not None]
+        parts += [f"vs {labels.get(ab, ab)} {100 * (r['searched_int8_top1'] - d['searched_int8_top1']):+.2f}"
+                  for ab, d in (r.get("ablation") or {}).items()]
+        tau = r.get("kendall_tau")
+        L.append(f"- {r['budget']}: searched (a) vs " + ", ".join(parts) + "; Kendall tau "
+                 + ("-" if tau is None else f"{tau:.2f} (rerank), {r['kendall_tau_inherited']:.2f} (inherited), "
+                    f"{r['kendall_tau_subnets']} sub-nets") + ".")
+    if rows and rows[0].get("kendall_tau_source"):
+        L += ["", f"Kendall tau: {rows[0]['kendall_tau_source']}."]
     if doc.get("notes"):
         L += ["", "Notes:", ""] + [f"- {n}" for n in doc["notes"]]
-    L += ["", "Baseline = for each patch size, the largest-MACs uniform full-rank ViT with attention width == "
-          "embedding that fits both budgets by the planner; all were trained, the best on validation is shown "
-          "(the others are in nas.json, `baseline_candidates`).", "",
-          "![Pareto](nas_pareto.png)", ""]
+    L += ["", "Baseline = for each patch size, the largest-MACs uniform full-rank ViT of the space that fits every "
+          "budget by the predictors (nas.pipeline.best_uniform_baseline); all were trained, the best on validation is "
+          "shown (the others are in nas.json, `baseline_candidates`). The ablations search the same supernet in its "
+          "space restricted to full rank, or to its largest patch size.", "", "![Pareto](nas_pareto.png)", ""]
     s240 = doc.get("shape240")
     if s240:
         L += ["## 240 px, MCUFormer's search space, 320 KB (shape only, no data)", "",

@@ -1,73 +1,127 @@
-"""Search stage: the hand-designed baselines each budget admits (planner-checked), the evolutionary search of one budget
-over a trained supernet (then the fine-tune of its winner), and the 240 px shape-only search."""
+"""Search stage: the uniform baselines each budget admits (planner-checked), the evolutionary search of one budget (in
+the space or an ablation of it) over a trained supernet (then the fine-tune of its winner), the ranking study, and the
+240 px shape-only search."""
 from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from mcuformer.io import write_json_atomic
-from mcuformer.nas.space import FMNIST_SPACE, Arch, macs
+from mcuformer.nas.predictors.memory import MemoryFn, planner_predictor
+from mcuformer.nas.search.common import Budget
+from mcuformer.nas.space import Arch, SearchSpace
 
 from . import common
-from .common import BUDGETS, KB, load_data, log, patches_of, setup_torch, space_of, train_config
+from .common import (KB, ablated, budget_key, budget_of, budgets, load_data, log, patches_of, run_name, setup_torch,
+                     space_of, train_config)
 from .report import load, save
 
 
-def baseline_candidates(sram: int, flash: int, patches: tuple[int, ...] | None = None) -> list[Arch]:
-    """For each patch size (all of FMNIST_SPACE's, or ``patches``), the largest-MACs standard uniform full-rank ViT
-    of FMNIST_SPACE that fits both budgets."""
-    from mcuformer.nas.predictors.memory import planner_predictor, sram_need
-    from mcuformer.nas.search.common import Budget, MemoryCache
-    from mcuformer.nas.space import iter_uniform
+def baseline_candidates(space: SearchSpace, budget: Budget, patches: tuple[int, ...] | None = None,
+                        memory_fn: MemoryFn | None = None) -> list[tuple[Arch, str]]:
+    """For each patch size (all of the space's, or ``patches``), the best uniform ViT of ``space`` under ``budget``
+    (``best_uniform_baseline``: the largest MACs, full rank) and the constraint that binds it."""
+    from mcuformer.nas.pipeline import best_uniform_baseline
+    from mcuformer.nas.search.common import MemoryCache
+    from mcuformer.nas.space import NoFeasibleArch
 
-    mem = MemoryCache(planner_predictor(sram_budget=sram), Budget(sram, flash))
+    mem = MemoryCache(memory_fn or planner_predictor(sram_budget=budget.sram_bytes), budget)
     out = []
-    for p in patches or FMNIST_SPACE.patch_sizes:
-        fit = [a for a in iter_uniform(FMNIST_SPACE, standard=True) if a.patch_size == p and mem.fits(a)]
-        if fit:
-            out.append(max(fit, key=lambda a: (macs(a), -sram_need(mem(a)))))
+    for p in patches or space.patch_sizes:
+        try:
+            arch = best_uniform_baseline(space, budget, memory_fn=mem, patches=(p,))
+        except NoFeasibleArch:
+            continue
+        out.append((arch, budget.binding(mem(arch))))
     return out
 
 
 def cmd_plan(a: argparse.Namespace) -> int:
-    plan = {str(s): {"flash_budget_bytes": f,
-                     "baselines": [x.to_dict() for x in baseline_candidates(s, f, tuple(a.patches or ()))]}
-            for s, f in BUDGETS}
+    space = space_of(a)
+    bs = budgets()
+    pred = planner_predictor(sram_budget=bs[0].sram_bytes)  # one SRAM budget (the board's): one memoized planner
+    plan = {budget_key(b): {"budget": b.to_dict(), "baselines": [
+        {"arch": x.to_dict(), "binding": k} for x, k in baseline_candidates(space, b, tuple(a.patches or ()), pred)]}
+        for b in bs}
     write_json_atomic(Path(a.out), plan)
     for k, v in plan.items():
-        log(k, [Arch.from_dict(x).short() for x in v["baselines"]])
+        log(k, [(Arch.from_dict(x["arch"]).short(), x["binding"]) for x in v["baselines"]])
     return 0
 
 
-def worker_search(a: argparse.Namespace) -> None:
+def search_preset(a: argparse.Namespace, space: SearchSpace):
+    """The search's preset from the stage's flags: the main job's shape (no augmentation in these short schedules,
+    the rerank step), sized by the flags."""
     from mcuformer.nas import pipeline as P
     from mcuformer.nas.search.evolution import EvoConfig
     from mcuformer.nas.search.space_evolution import SpaceEvoConfig
+
+    return P.Preset(
+        supernet=train_config(a), finetune=train_config(a, epochs=a.finetune_epochs, lr=a.lr / 2),
+        evo=EvoConfig(population=a.population, generations=a.generations, num_parents=a.parents),
+        space_evo=SpaceEvoConfig(iterations=a.space_iters, samples_per_region=a.space_samples),
+        train_patches=patches_of(a), val_limit=a.val_limit, space=space, rerank_top=a.rerank_top,
+        rerank=replace(P.MAIN_JOB.rerank, train_subset=min(P.MAIN_JOB.rerank.train_subset, a.train_subset or 55000),
+                       eval_size=a.val_limit, device=a.device, num_threads=a.threads))
+
+
+def worker_search(a: argparse.Namespace) -> None:
+    """One budget's search (in the space, or its ``--ablation``) over the trained supernet, then the fine-tune of
+    its winner from the inherited weights. Both resume: the scores are journaled, the fine-tune checkpointed."""
+    from mcuformer.nas import pipeline as P
     from mcuformer.nas.train import _resolve_device, load_supernet
 
     setup_torch()
     out = Path(a.out)
     data = load_data(a)
     device = _resolve_device(a.device)
-    preset = P.Preset(
-        supernet=train_config(a), finetune=train_config(a, epochs=a.finetune_epochs, lr=a.lr / 2),
-        evo=EvoConfig(population=a.population, generations=a.generations, num_parents=a.parents),
-        space_evo=SpaceEvoConfig(iterations=a.space_iters, samples_per_region=a.space_samples),
-        train_patches=patches_of(a), val_limit=a.val_limit, space=space_of(a))
-    flash = dict(BUDGETS)[a.budget]
+    budget = budget_of(a.budget)
+    space = ablated(space_of(a), a.ablation)
+    preset = search_preset(a, space)
     sn_path = out / "supernet" / "supernet.pt"
     sn = load_supernet(sn_path)
-    res = P.search(a.budget, flash, supernet=sn, preset=preset, data=data, out_dir=out / f"search_{a.budget}",
-                   progress=False, device=device)
-    res.supernet_path = str(sn_path)
-    res.save(out / f"search_{a.budget}" / f"search_{a.budget}.json")
-    log(f"search {a.budget}: {res.arch.short()} val {res.val_acc:.4f} SRAM {res.sram_bytes} flash {res.flash_bytes} "
-        f"({len(res.candidates)} scored, {res.seconds:.0f} s)")
-    P.finetune_searched(res, a.finetune_epochs, supernet=sn, out_dir=out / f"ft_{a.budget}", preset=preset,
-                        data=data, progress=False)
+    name = run_name("search", budget, a.ablation)
+    done = out / name / f"{name}.json"
+    if done.exists():
+        res = P.SearchResult.load(done)
+    else:
+        res = P.search(budget, space=space, supernet=sn, preset=preset, data=data, out_dir=out / name,
+                       progress=False, device=device)
+        res.supernet_path = str(sn_path)
+        res.save(done)
+    log(f"{name}: {res.arch.short()} val {res.val_acc:.4f} SRAM {res.sram_bytes} flash {res.flash_bytes} "
+        f"latency {res.latency_ms:.2f} ms, binding {res.binding} ({len(res.candidates)} scored, {res.seconds:.0f} s)")
+    P.finetune_searched(res, a.finetune_epochs, supernet=sn, out_dir=out / run_name("ft", budget, a.ablation),
+                        preset=preset, data=data, progress=False)
+
+
+def worker_ranking(a: argparse.Namespace) -> None:
+    """Kendall's tau on this benchmark's supernet, per budget: sub-nets that fit it, spread by MACs, ranked by
+    inherited accuracy and by the search's rerank (a short fine-tune) against training from scratch."""
+    from mcuformer.nas.ranking import ranking_study, spread_subnets
+    from mcuformer.nas.search.common import MemoryCache
+    from mcuformer.nas.space import Region
+    from mcuformer.nas.train import load_supernet
+
+    out = Path(a.out)
+    data = load_data(a)
+    space = space_of(a)
+    sn = load_supernet(out / "supernet" / "supernet.pt")
+    preset = search_preset(a, space)
+    # the from-scratch reference: the baselines' recipe, shortened
+    cfg = train_config(a, epochs=a.ranking_epochs, train_subset=a.ranking_subset, warmup_steps=20)
+    bs = budgets()
+    pred = planner_predictor(sram_budget=bs[0].sram_bytes)
+    for b in bs:
+        mem = MemoryCache(pred, b)
+        archs = spread_subnets(space, a.ranking_n, fits=mem.fits, region=Region(patches_of(a), space.rank_ratios))
+        _, taus = ranking_study(sn, archs, data, cfg, out / run_name("ranking", b), val_limit=a.val_limit,
+                                progress=False, short=preset.rerank)
+        log(f"ranking {budget_key(b)}: Kendall tau {taus}")
 
 
 def cmd_shape240(a: argparse.Namespace) -> int:

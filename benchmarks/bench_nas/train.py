@@ -19,8 +19,9 @@ import torch
 from mcuformer.io import write_json_atomic
 from mcuformer.nas.space import Arch, macs
 
-from .common import BUDGETS, load_data, log, patches_of, setup_torch, space_of, train_config
-from .search import worker_search
+from .common import (ABLATIONS, budget_key, budget_of, budgets, load_data, log, patches_of, run_name, setup_torch,
+                     space_of, train_config)
+from .search import worker_ranking, worker_search
 
 
 def _recipe(a: argparse.Namespace, supernet_epochs: int) -> dict[str, Any]:
@@ -30,10 +31,15 @@ def _recipe(a: argparse.Namespace, supernet_epochs: int) -> dict[str, Any]:
                      "patches": list(patches_of(a)), "space": a.space},
         "finetune": {"epochs": a.finetune_epochs, "lr": a.lr / 2, "init": "supernet (inherited weights)"},
         "baseline": {"epochs": supernet_epochs + a.finetune_epochs, "lr": a.lr, "init": "scratch"},
+        "scratch": "the searched architecture, trained as the baselines are (same recipe and epochs)",
         "search": {"space_evolution": {"iterations": a.space_iters, "samples_per_region": a.space_samples},
-                   "evolution": {"population": a.population, "generations": a.generations, "parents": a.parents}},
-        "common": "AdamW wd 0.05, cosine to 1e-5, 100 warm-up steps, label smoothing 0.1, random crop (pad 2) + "
-                  "horizontal flip, grad clip 1.0",
+                   "evolution": {"population": a.population, "generations": a.generations, "parents": a.parents},
+                   "rerank": {"top": a.rerank_top, "short_finetune": "1 epoch on 5,000 images (MAIN_JOB.rerank)"}},
+        "ranking": {"subnets_per_budget": a.ranking_n, "scratch_epochs": a.ranking_epochs,
+                    "scratch_images": a.ranking_subset},
+        "ablations": list(ABLATIONS),
+        "common": "AdamW wd 0.05, cosine to 1e-5, 100 warm-up steps, label smoothing 0.1, grad clip 1.0, "
+                  + ("random crop (pad 2) + horizontal flip" if a.augment else "no augmentation"),
     }
 
 
@@ -62,21 +68,45 @@ def worker_supernet(a: argparse.Namespace) -> None:
     train_supernet(space, cfg, out / "supernet", region=region, data=data, progress=False)
 
 
+def _baseline_epochs(out: Path, a: argparse.Namespace) -> int:
+    """The baselines' (and the searched architecture's from-scratch) epochs: the supernet's + the fine-tune's."""
+    while not (out / "calib.json").exists():
+        time.sleep(0.5)
+    return json.loads((out / "calib.json").read_text())["supernet_epochs"] + a.finetune_epochs
+
+
 def worker_baseline(a: argparse.Namespace) -> None:
+    """(c): every baseline candidate of the budget (one per patch size) from scratch."""
     from mcuformer.nas.train import finetune
 
     setup_torch()
     out = Path(a.out)
-    while not (out / "calib.json").exists():
-        time.sleep(0.5)
-    s_epochs = json.loads((out / "calib.json").read_text())["supernet_epochs"]
-    plan = json.loads(Path(a.plan).read_text())[str(a.budget)]
+    epochs = _baseline_epochs(out, a)
+    budget = budget_of(a.budget)
+    plan = json.loads(Path(a.plan).read_text())[a.budget]
     data = load_data(a)
-    archs = sorted((Arch.from_dict(x) for x in plan["baselines"]), key=lambda x: -macs(x))
+    archs = sorted((Arch.from_dict(x["arch"]) for x in plan["baselines"]), key=lambda x: -macs(x))
     for i, arch in enumerate(archs):
-        log(f"baseline {a.budget}: {arch.short()} for {s_epochs + a.finetune_epochs} epochs")
-        finetune(arch, train_config(a, epochs=s_epochs + a.finetune_epochs), out / f"base_{a.budget}_{i}", data=data,
+        log(f"baseline {a.budget}: {arch.short()} for {epochs} epochs")
+        finetune(arch, train_config(a, epochs=epochs), out / f"{run_name('base', budget)}_{i}", data=data,
                  progress=False)
+
+
+def worker_scratch(a: argparse.Namespace) -> None:
+    """(b): the searched architecture of the budget from scratch, with exactly the baselines' recipe and epochs."""
+    from mcuformer.nas.pipeline import SearchResult
+    from mcuformer.nas.train import finetune
+
+    setup_torch()
+    out = Path(a.out)
+    epochs = _baseline_epochs(out, a)
+    budget = budget_of(a.budget)
+    name = run_name("search", budget)
+    while not (out / name / f"{name}.json").exists():
+        time.sleep(1.0)
+    arch = SearchResult.load(out / name / f"{name}.json").arch
+    log(f"scratch {a.budget}: {arch.short()} for {epochs} epochs")
+    finetune(arch, train_config(a, epochs=epochs), out / run_name("scratch", budget), data=load_data(a), progress=False)
 
 
 def _pack(out: Path, dest: Path, recipe: dict[str, Any], timings: dict[str, Any], device_name: str) -> None:
@@ -107,7 +137,10 @@ def _pack(out: Path, dest: Path, recipe: dict[str, Any], timings: dict[str, Any]
         torch.save({"meta": st["meta"], "model": {k: v.half() for k, v in st["model"].items()},
                     "epochs_done": st["epoch"]}, dest / "supernet_fp16.pt")
     for sj in sorted(out.glob("search_*/search_*.json")):
-        shutil.copy(sj, stage / sj.name)
+        if sj.stem == sj.parent.name:  # not pipeline.search's own copy (named by SRAM)
+            shutil.copy(sj, stage / sj.name)
+    for rj in sorted(out.glob("ranking_*/ranking.json")):
+        shutil.copy(rj, stage / f"{rj.parent.name}.json")
     if (out / "calib.json").exists():
         shutil.copy(out / "calib.json", stage / "calib.json")
     for lg in sorted((out / "logs").glob("*.log")):
@@ -116,7 +149,7 @@ def _pack(out: Path, dest: Path, recipe: dict[str, Any], timings: dict[str, Any]
     # one tar per budget (a file that comes back from the GPU machine holds at most 16 MiB) + one for the rest
     groups: dict[str, list[Path]] = {"common": []}
     for f in sorted(stage.iterdir()):
-        b = next((str(s) for s, _ in BUDGETS if f"_{s}" in f.name), None)
+        b = next((k for k in map(budget_key, budgets()) if f"_{k}" in f.name), None)
         groups.setdefault(b or "common", []).append(f)
     for g, files in groups.items():
         tmp = dest / f"nas_{g}.tar.tmp"
@@ -138,9 +171,11 @@ def cmd_train(a: argparse.Namespace) -> int:
         raise SystemExit(f"{a.plan} missing: run `python -m benchmarks.bench_nas plan` first")
     common: list[str] = []
     for k, v in vars(a).items():
-        if k in ("cmd", "func", "pack", "deadline", "role", "budget", "results") or v is None:
+        if k in ("cmd", "func", "pack", "deadline", "role", "budget", "ablation", "results") or v is None:
             continue
-        common += [f"--{k.replace('_', '-')}", *map(str, v)] if isinstance(v, list) else [f"--{k.replace('_', '-')}={v}"]
+        f = k.replace("_", "-")
+        common += ([f"--{f}" if v else f"--no-{f}"] if isinstance(v, bool) else
+                   [f"--{f}", *map(str, v)] if isinstance(v, list) else [f"--{f}={v}"])
     procs: dict[str, subprocess.Popen] = {}
     logs = out / "logs"
     logs.mkdir(exist_ok=True)
@@ -178,8 +213,8 @@ def _drive(a, t0, out, pack, device_name, procs, spawn, alive, kill, logs) -> in
     s_epochs = json.loads((out / "calib.json").read_text())["supernet_epochs"]
     timings["calibrated_at_s"] = round(time.time() - t0, 1)
     if a.baselines == "with-supernet":
-        for sram, _ in BUDGETS:
-            spawn(f"base_{sram}", "--role=baseline", f"--budget={sram}")
+        for k in map(budget_key, budgets()):
+            spawn(f"base_{k}", "--role=baseline", f"--budget={k}")
     sn_deadline = a.deadline - a.after_supernet_seconds
     while alive("supernet") and time.time() - t0 < sn_deadline:
         time.sleep(1)
@@ -189,10 +224,14 @@ def _drive(a, t0, out, pack, device_name, procs, spawn, alive, kill, logs) -> in
     _pack(out, pack, recipe, timings, device_name)
     if not (out / "supernet" / "supernet.pt").exists():
         raise SystemExit("no supernet checkpoint: see " + str(logs / "supernet.log"))
-    for sram, _ in BUDGETS:
-        spawn(f"search_{sram}", "--role=search", f"--budget={sram}")
+    spawn("ranking", "--role=ranking")
+    for k in map(budget_key, budgets()):
+        spawn(f"search_{k}", "--role=search", f"--budget={k}")
+        spawn(f"scratch_{k}", "--role=scratch", f"--budget={k}")  # waits for its search
+        for ab in ABLATIONS:
+            spawn(f"search_{k}_{ab}", "--role=search", f"--budget={k}", f"--ablation={ab}")
         if a.baselines == "with-search":
-            spawn(f"base_{sram}", "--role=baseline", f"--budget={sram}")
+            spawn(f"base_{k}", "--role=baseline", f"--budget={k}")
     last_pack = time.time()
     while any(alive(n) for n in procs) and left() > a.pack_seconds:
         time.sleep(1)
@@ -222,5 +261,6 @@ def cmd_pack(a: argparse.Namespace) -> int:
 def cmd_worker(a: argparse.Namespace) -> int:
     if a.threads:
         torch.set_num_threads(a.threads)
-    {"supernet": worker_supernet, "baseline": worker_baseline, "search": worker_search}[a.role](a)
+    {"supernet": worker_supernet, "baseline": worker_baseline, "search": worker_search, "scratch": worker_scratch,
+     "ranking": worker_ranking}[a.role](a)
     return 0
