@@ -3,18 +3,18 @@
 # time, one torch thread each. Budgets: the STM32F746 (its SRAM less the firmware's, 1 MB flash) at 15 / 25 / 50 ms
 # (common.LATENCY_MS; latency binds for the best uniform ViT at each). The supernet spans FMNIST_SMALL_SPACE (embed
 # <= 96, depth <= 6, heads <= 4, MLP <= 4, every rank ratio) at patches 7 and 4; per budget: (a) the searched sub-net
-# fine-tuned from its inherited weights, (b) its architecture and (c) the best uniform ViT of the space from scratch
-# (the same recipe and epochs: supernet + fine-tune), the two ablations (no low-rank, one patch size) searched on the
-# same supernet, and the Kendall tau study on it; then everything int8 through ExecuTorch + the C++ delegate on all
-# 10,000 test images, the searched networks in QEMU on 200.
+# fine-tuned 12 epochs from its inherited weights, (b) its architecture and (c) the best uniform ViT of the space
+# trained 12 epochs from scratch (the same recipe: the supernet is a one-time cost shared by the budgets and the
+# ablations), the two ablations (no low-rank, one patch size) searched on the same supernet, and the Kendall tau
+# study on it (12 sub-nets per budget); then everything int8 through ExecuTorch + the C++ delegate on all 10,000
+# test images, the searched networks in QEMU on 200.
 #
-# Time, from per-epoch timings measured on the 2-core VM (one thread, the other core busy): supernet at patches 7+4
-# 214 ms/step at patch 7 alone, 549 ms/step at 7+4 (~240-300 s/epoch on 55k: 6 epochs ~30 min); a sub-net epoch on
-# 55k ~10 / 17 / 33 s at 15 / 25 / 50 ms (p7 E96 D5: 33 s); a search ~2.5 min (~160 candidates on 2,000 images,
-# rerank of 4); lowering ~12 s and 10k images through the runtime ~11 s per network. Core 1: supernet, the three
-# searches + fine-tunes, the three from-scratch runs (~55 min); core 2: the six baselines (p7 and p4 per budget),
-# then (after the supernet) the six ablation searches + fine-tunes and the ranking study (~60 min); then pack +
-# evaluate, 15 networks (~10 min). About 75 minutes in all; under 2 hours with 1.5x slack for a busier machine.
+# Time on the 2-core VM (one thread, the other core busy): supernet at patches 7+4 ~230 s/epoch on 55k (6 epochs
+# ~23 min); a sub-net epoch on 55k ~10 / 17 / 33 s at 15 / 25 / 50 ms; a search ~2.5 min (~160 candidates on 2,000
+# images, rerank of 4); lowering ~12 s and 10k images through the runtime ~11 s per network. Core 1: supernet, the
+# three searches + fine-tunes, the three from-scratch runs, the ranking study; core 2: the six baselines (p7 and p4
+# per budget), then (after the supernet) the six ablation searches + fine-tunes; then pack + evaluate, 15 networks.
+# With 6 fine-tune epochs the whole run took 41 minutes (2026-12-02); with 12, about 75 are expected.
 #
 # Resumable: every stage checkpoints (training per epoch, search scores journaled) and one that finished leaves
 # RUN_DIR/done/<stage>; rerun the same command after an interruption and it goes on where it stopped.
@@ -33,8 +33,9 @@ if [ -n "${NAS_SMOKE:-}" ]; then
          --ranking-subset 256)
   evaluation=(--qemu-images 2 --test-limit 200)
 else
-  sizes=(--val-limit 2000 --supernet-epochs 6 --finetune-epochs 6 --population 16 --generations 8 --parents 6
-         --space-iters 2 --space-samples 8 --rerank-top 4 --ranking-n 8 --ranking-epochs 2 --ranking-subset 10000)
+  sizes=(--val-limit 2000 --supernet-epochs 6 --finetune-epochs 12 --baseline-epochs 12 --population 16 --generations 8
+         --parents 6 --space-iters 2 --space-samples 8 --rerank-top 4 --ranking-n 12 --ranking-epochs 2
+         --ranking-subset 10000)
   evaluation=(--qemu-images 200)
 fi
 common=(--out "$run" --plan "$run/plan.json" --space fmnist-28-small --patches 7 4 --device cpu --threads 1
@@ -56,13 +57,13 @@ stage plan "$py" -m benchmarks.bench_nas plan --space fmnist-28-small --patches 
 # core 1: supernet, the searches (+ fine-tunes), the searched architectures from scratch
 ( worker supernet
   for b in "${budgets[@]}"; do worker search "$b"; done
-  for b in "${budgets[@]}"; do worker scratch "$b"; done ) &
+  for b in "${budgets[@]}"; do worker scratch "$b"; done
+  worker ranking ) &
 core1=$!
 # core 2: the baselines, then (once the supernet is trained) the ablations and the ranking study
 ( for b in "${budgets[@]}"; do worker baseline "$b"; done
   until [ -f "$run/done/supernet" ]; do kill -0 "$core1" 2>/dev/null || exit 1; sleep 10; done
-  for b in "${budgets[@]}"; do for ab in no-lowrank one-patch; do worker search "$b" "$ab"; done; done
-  worker ranking ) &
+  for b in "${budgets[@]}"; do for ab in no-lowrank one-patch; do worker search "$b" "$ab"; done; done ) &
 core2=$!
 rc=0
 wait "$core1" || rc=$?

@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         t.add_argument("--contention", type=float, default=1.3)
         t.add_argument("--calib-steps", type=int, default=10)
         t.add_argument("--finetune-epochs", type=int, default=8)
+        t.add_argument("--baseline-epochs", type=int, default=0,
+                       help="(b) and (c) from scratch (0: the supernet's + the fine-tune's epochs)")
         t.add_argument("--population", type=int, default=20)
         t.add_argument("--generations", type=int, default=10)
         t.add_argument("--parents", type=int, default=8)

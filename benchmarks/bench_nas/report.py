@@ -96,13 +96,16 @@ def _markdown(doc: dict[str, Any]) -> None:
               "only part of the space's uniform ViTs; SRAM binds nothing at 28 px.", ""]
     if rec:
         done = sn.get("epochs_done", rec["supernet"]["epochs"])
+        ep = rec["baseline"]["epochs"]
+        same = (" = the supernet + fine-tune epochs" if ep == rec["supernet"]["epochs"] + rec["finetune"]["epochs"]
+                else " = the fine-tune's epochs (the supernet: a one-time cost shared by every budget and ablation)"
+                if ep == rec["finetune"]["epochs"] else "")
         L += [f"Recipe: supernet on space {rec['supernet'].get('space')}, patch sizes {rec['supernet'].get('patches')} "
               f"(sandwich + in-place distillation, lr {rec['supernet']['lr']}), {done} of {rec['supernet']['epochs']} "
               f"planned epochs; (a) the searched sub-net with its inherited weights, fine-tuned "
               f"{rec['finetune']['epochs']} epochs (lr {rec['finetune']['lr']}); (b) the same architecture and (c) the "
-              f"uniform baseline from scratch, {rec['baseline']['epochs']} epochs (lr {rec['baseline']['lr']}) = the "
-              f"supernet + fine-tune epochs. {rec['train_images']} training images, batch {rec['batch_size']}; "
-              f"{rec['common']}. Search: space evolution {rec['search']['space_evolution']}, evolution "
+              f"uniform baseline from scratch, {ep} epochs (lr {rec['baseline']['lr']}){same}. "
+              f"{rec['train_images']} training images, batch {rec['batch_size']}; {rec['common']}. Search: space evolution {rec['search']['space_evolution']}, evolution "
               f"{rec['search']['evolution']}, rerank {rec['search'].get('rerank')}, inherited accuracy on "
               f"{rec['val_images_search']} held-out training images. The test set is used for these numbers only.", ""]
     L += ["| budget | network | arch | MACs | SRAM | weights | latency (predicted) | Cortex-M7 instructions "

@@ -30,7 +30,7 @@ def _recipe(a: argparse.Namespace, supernet_epochs: int) -> dict[str, Any]:
         "supernet": {"epochs": supernet_epochs, "lr": a.lr, "num_random": 2, "distill": True,
                      "patches": list(patches_of(a)), "space": a.space},
         "finetune": {"epochs": a.finetune_epochs, "lr": a.lr / 2, "init": "supernet (inherited weights)"},
-        "baseline": {"epochs": supernet_epochs + a.finetune_epochs, "lr": a.lr, "init": "scratch"},
+        "baseline": {"epochs": baseline_epochs(a, supernet_epochs), "lr": a.lr, "init": "scratch"},
         "scratch": "the searched architecture, trained as the baselines are (same recipe and epochs)",
         "search": {"space_evolution": {"iterations": a.space_iters, "samples_per_region": a.space_samples},
                    "evolution": {"population": a.population, "generations": a.generations, "parents": a.parents},
@@ -68,11 +68,16 @@ def worker_supernet(a: argparse.Namespace) -> None:
     train_supernet(space, cfg, out / "supernet", region=region, data=data, progress=False)
 
 
+def baseline_epochs(a: argparse.Namespace, supernet_epochs: int) -> int:
+    """The baselines' (and the searched architecture's from-scratch) epochs: --baseline-epochs, or by default the
+    supernet's + the fine-tune's (the same training time as the searched network's)."""
+    return a.baseline_epochs or supernet_epochs + a.finetune_epochs
+
+
 def _baseline_epochs(out: Path, a: argparse.Namespace) -> int:
-    """The baselines' (and the searched architecture's from-scratch) epochs: the supernet's + the fine-tune's."""
-    while not (out / "calib.json").exists():
+    while not (out / "calib.json").exists():  # the supernet's epochs are known once it is calibrated
         time.sleep(0.5)
-    return json.loads((out / "calib.json").read_text())["supernet_epochs"] + a.finetune_epochs
+    return baseline_epochs(a, json.loads((out / "calib.json").read_text())["supernet_epochs"])
 
 
 def worker_baseline(a: argparse.Namespace) -> None:
