@@ -20,11 +20,11 @@
 # RUN_DIR/done/<stage>; rerun the same command after an interruption and it goes on where it stopped.
 # NAS_SMOKE=1: the same stages on a few hundred images with tiny schedules (a few minutes; tests/test_bench_nas.py).
 #
-#   benchmarks/nas_cpu.sh [RUN_DIR] [RESULTS_DIR]     (defaults: runs/nas_cpu, benchmarks/results/nas_cpu)
+#   benchmarks/nas_cpu.sh [RUN_DIR] [RESULTS_DIR]     (defaults: runs/nas_cpu, benchmarks/results)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run="${1:-runs/nas_cpu}"
-results="${2:-benchmarks/results/nas_cpu}"
+results="${2:-benchmarks/results}"
 py="${PYTHON:-.venv/bin/python}"
 export OMP_NUM_THREADS=1
 if [ -n "${NAS_SMOKE:-}" ]; then
