@@ -25,8 +25,8 @@ Stages:
         a GPU: every worker as one time-boxed run, packed as it goes
     python -m benchmarks.bench_nas shape240    # 240 px, MCUFormer's space, 320 KB (nas_meta.json, "shape240")
 
-On a 2-core CPU, benchmarks/nas_cpu.sh drives the stages two at a time (patches 7 and 4 of FMNIST_SMALL_SPACE, about
-70 minutes; its header has the timings), resumable; NAS_SMOKE=1 runs it tiny (tests/test_bench_nas.py).
+On a 2-core CPU, benchmarks/nas_cpu.sh drives the stages two at a time (patches 7 and 4 of FMNIST_SMALL_SPACE, 74
+minutes measured; its header has the timings), resumable; NAS_SMOKE=1 runs it tiny (tests/test_bench_nas.py).
 
 Run from the repository root with the package installed (`.venv/bin/python -m benchmarks.bench_nas ...`; the GPU
 machine needs it too: `pip install --no-deps -e .` beside torch and executorch). One module per stage: search.py
