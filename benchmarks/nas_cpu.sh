@@ -14,7 +14,7 @@
 # images, rerank of 4); lowering ~12 s and 10k images through the runtime ~11 s per network. Core 1: supernet, the
 # three searches + fine-tunes, the three from-scratch runs, the ranking study; core 2: the six baselines (p7 and p4
 # per budget), then (after the supernet) the six ablation searches + fine-tunes; then pack + evaluate, 15 networks.
-# With 6 fine-tune epochs the whole run took 41 minutes (2026-12-02); with 12, about 75 are expected.
+# Measured: 74 minutes (2026-12-03: training 67, evaluation 7); with 6 fine-tune epochs it took 41 (2026-12-02).
 #
 # Resumable: every stage checkpoints (training per epoch, search scores journaled) and one that finished leaves
 # RUN_DIR/done/<stage>; rerun the same command after an interruption and it goes on where it stopped.
